@@ -1,0 +1,1 @@
+"""TicketLens: support and report tickets, looked up from Discord."""

@@ -1,0 +1,224 @@
+"""
+The Bot subclass: owns the store, the fetcher and the provider registry.
+
+Start-up is sequential and fail-fast: every extension under `cogs/` is loaded in `setup_hook`
+(provider packages first, then core modules such as `cogs.config`, which build their choices
+from the registry), then the command tree is synced only if its hash changed since the last
+sync. Providers plug in through `register_provider` and `add_lookup_command`; nothing in
+`bot/` names a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pkgutil
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from pydantic_settings import BaseSettings
+
+import cogs
+from bot import answers
+from bot.errors import NotConfigured, TicketLensError
+from bot.http import Fetcher
+from bot.providers.base import Credential, CredentialScope, Provider
+from bot.redact import Redactor
+from bot.render import render_error
+from bot.respond import send_private
+from bot.settings import Settings
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def discover_extensions() -> list[str]:
+    """Every extension under `cogs/`: provider packages first, then core modules."""
+    packages: list[str] = []
+    modules: list[str] = []
+    for info in pkgutil.iter_modules(cogs.__path__, "cogs."):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        (packages if info.ispkg else modules).append(info.name)
+    return sorted(packages) + sorted(modules)
+
+
+class TicketLensBot(commands.Bot):
+    """TicketLens: app commands only, no privileged intents, mentions never ping."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        redactor: Redactor,
+        sections: Mapping[type[BaseSettings], BaseSettings] | None = None,
+    ) -> None:
+        intents = discord.Intents.none()
+        # GUILD_CREATE/GUILD_DELETE: we forget a guild's credentials when removed from it.
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.redactor = redactor
+        self.sections: dict[type[BaseSettings], BaseSettings] = dict(sections or {})
+        self.providers: dict[str, Provider[Any]] = {}
+        self.ticket_group = app_commands.Group(
+            name="ticket", description="Look up a ticket from a connected system.", guild_only=True
+        )
+        self.synced_this_start = False
+
+    # -- provider registry -------------------------------------------------------------
+
+    def section(self, cls: type[S]) -> S:
+        """A settings section, validated by `__main__` before connecting (built on demand)."""
+        found = self.sections.get(cls)
+        if found is None:
+            found = self.sections[cls] = cls()
+        assert isinstance(found, cls)
+        return found
+
+    def register_provider(self, provider: Provider[Any]) -> None:
+        """Make a provider known to configuration, lookups and error texts."""
+        if provider.key in self.providers:
+            raise ValueError(f"provider {provider.key!r} registered twice")
+        self.providers[provider.key] = provider
+
+    def add_lookup_command(self, command: app_commands.Command[Any, Any, Any]) -> None:
+        """Add a provider's subcommand under `/ticket`."""
+        self.ticket_group.add_command(command)
+
+    # -- start-up ----------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        """Load every extension, then sync commands only if they changed."""
+        for name in discover_extensions():
+            await self.load_extension(name)
+        self.tree.add_command(self.ticket_group)
+        self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        await self.sync_if_changed()
+
+    def command_payload(self) -> list[dict[str, Any]]:
+        """The command tree exactly as it would be sent to Discord."""
+        return [command.to_dict(self.tree) for command in self.tree.get_commands()]
+
+    async def sync_if_changed(self) -> None:
+        """Sync to DEV_GUILD_ID (or globally) when the tree's hash differs from the last one."""
+        guild = (
+            discord.Object(id=self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        )
+        digest = hashlib.sha256(
+            json.dumps(self.command_payload(), sort_keys=True).encode()
+        ).hexdigest()
+        meta_key = f"command_hash:{guild.id if guild else 'global'}"
+        if await self.store.get_meta(meta_key) == digest:
+            log.info("application commands unchanged; not syncing")
+            return
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        await self.store.set_meta(meta_key, digest)
+        self.synced_this_start = True
+        log.info("synced %d application commands (%s)", len(synced), meta_key)
+
+    # -- credentials and staff -------------------------------------------------------
+
+    async def is_staff(self, interaction: discord.Interaction) -> bool:
+        """Staff: members with Manage Server (resolved by Discord for this channel)."""
+        return interaction.permissions.manage_guild
+
+    async def credential_for(
+        self, interaction: discord.Interaction, provider: Provider[Any], *, is_staff: bool
+    ) -> Credential:
+        """The credential this member may use with `provider` here, or NotConfigured."""
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            raise NotConfigured(provider.key, "not in a guild")
+        credential: Credential | None = None
+        if provider.scope is CredentialScope.MEMBER:
+            credential = await self.store.get_credential(guild_id, interaction.user.id, provider.key)
+            if credential is None and is_staff:
+                credential = await self.store.get_credential(guild_id, None, provider.key)
+        else:
+            credential = await self.store.get_credential(guild_id, None, provider.key)
+        if credential is None:
+            raise NotConfigured(provider.key)
+        self.redactor.add(*provider.secrets_of(credential))
+        return credential
+
+    # -- events ------------------------------------------------------------------------
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a guild (not an outage: that is `on_guild_unavailable`): forget it."""
+        removed = await self.store.forget_guild(guild.id)
+        log.info("removed from guild %s; deleted %d stored credential(s)", guild.id, removed)
+
+    async def on_ready(self) -> None:
+        """Log once we are connected (ids only)."""
+        user = self.user
+        log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
+
+    # -- the one error handler ----------------------------------------------------------
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """
+        Answer every failed app command politely and ephemerally.
+
+        Precedence: our typed errors (their provider's wording), then permission and
+        guild-only checks, then bad option values, then anything else (logged with traceback).
+        """
+        original: BaseException = error
+        if isinstance(error, app_commands.CommandInvokeError):
+            original = error.original
+        await self.report_error(interaction, original)
+
+    async def report_error(self, interaction: discord.Interaction, original: BaseException) -> None:
+        """Tell the invoker what went wrong (ephemeral) and log what we must."""
+        if isinstance(original, TicketLensError):
+            provider = self.providers.get(original.provider or "")
+            label = provider.label if provider else (original.provider or "The provider")
+            title, text = answers.describe(original, label, original.provider or "")
+            advice = provider.explain(original) if provider else None
+            if advice:
+                text = f"{text}\n{advice}"
+            log.info(
+                "lookup failed: %s for provider %s in guild %s",
+                type(original).__name__,
+                original.provider,
+                interaction.guild_id,
+            )
+        elif isinstance(original, app_commands.MissingPermissions):
+            title, text = answers.NEEDS_MANAGE_SERVER
+        elif isinstance(original, app_commands.NoPrivateMessage):
+            title, text = answers.GUILD_ONLY
+        elif isinstance(original, app_commands.TransformerError):
+            title, text = "Check the value", "One of the values you typed is not valid here."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "unexpected error in /%s (guild %s, user %s)",
+                command,
+                interaction.guild_id,
+                interaction.user.id,
+                exc_info=original,
+            )
+            title, text = answers.UNEXPECTED
+        try:
+            await send_private(interaction, render_error(title, text))
+        except discord.HTTPException:
+            log.warning("could not deliver an error answer for interaction %s", interaction.id)

@@ -1,0 +1,64 @@
+"""
+One lookup, end to end: policy -> credential -> fetch (cached) -> redact -> render -> respond.
+
+Provider cogs parse and validate their options, then hand over here. If the answer is not
+ready within `DEFER_AFTER_S`, we defer and edit later, so Discord's 3 s deadline is never
+missed; when it is ready in time we answer directly (a deferral costs a second request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, TypeVar
+
+import discord
+
+from bot.errors import PolicyRefusal
+from bot.http import fingerprint
+from bot.policy import Viewer, decide, redact
+from bot.providers.base import Provider
+from bot.render import render_ticket
+from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
+
+if TYPE_CHECKING:
+    from bot.app import TicketLensBot
+
+R = TypeVar("R", bound=Hashable)
+
+#: Defer when the answer is not ready by then; Discord allows 3 s for the first response.
+DEFER_AFTER_S = 2.0
+
+
+async def run_lookup(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    *,
+    public: bool,
+) -> None:
+    """Look `ref` up with `provider` for the member behind `interaction` and answer."""
+    started = time.monotonic()
+    viewer = Viewer(user_id=interaction.user.id, is_staff=await bot.is_staff(interaction))
+    decision = decide(provider.visibility, viewer, public_requested=public)
+    if not decision.allowed:
+        raise PolicyRefusal(provider.key, decision.refusal or "")
+    credential = await bot.credential_for(interaction, provider, is_staff=viewer.is_staff)
+    cache_key = (provider.key, fingerprint(*(f"{k}={v}" for k, v in sorted(credential.items()))), ref)
+
+    async def fetch_and_render() -> list[discord.Embed]:
+        view = await bot.fetcher.cached(cache_key, lambda: provider.fetch(credential, ref))
+        return render_ticket(redact(view, decision.audience))
+
+    task = asyncio.ensure_future(fetch_and_render())
+    remaining = DEFER_AFTER_S - (time.monotonic() - started)
+    try:
+        embeds = await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
+    except TimeoutError:
+        await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
+        if not decision.ephemeral:
+            interaction.extras[PUBLIC_PLACEHOLDER] = True
+        embeds = await task
+    await send_embeds(interaction, embeds, ephemeral=decision.ephemeral)

@@ -1,0 +1,1 @@
+"""The provider contract and the neutral ticket view."""

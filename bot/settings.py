@@ -1,0 +1,100 @@
+"""
+Settings, read from the environment (and `.env` when present).
+
+Nothing here runs at import time: `__main__` builds `Settings()` once and injects it. A provider
+declares its own section (a `ProviderSettings` subclass with its own env prefix) so adding a
+provider never edits this module; `__main__` validates every section before connecting.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class Settings(BaseSettings):
+    """The bot's core settings; every one is listed in `.env.example`."""
+
+    model_config = _ENV
+
+    discord_token: SecretStr = Field(alias="DISCORD_TOKEN")
+    database_url: str = Field("sqlite:///data/ticketlens.db", alias="DATABASE_URL")
+    secret_key: SecretStr | None = Field(None, alias="SECRET_KEY")
+    http_timeout_s: float = Field(10.0, alias="HTTP_TIMEOUT_S", gt=0, le=120)
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
+    cache_ttl_s: float = Field(30.0, alias="CACHE_TTL_S", ge=0, le=3600)
+    data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+
+    @field_validator("discord_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("secret_key", "dev_guild_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `.env.example` ships these as `KEY=`; an empty value means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("only sqlite:///path URLs are supported in this version")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The file named by `DATABASE_URL` (`sqlite:///rel/path` or `sqlite:////abs/path`)."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def key_file(self) -> Path:
+        """Where a generated SECRET_KEY lives when none is set."""
+        return self.data_dir / "secret.key"
+
+
+class ProviderSettings(BaseSettings):
+    """Base for a provider's own section; subclasses set `env_prefix` and their fields."""
+
+    model_config = _ENV
+
+    rate_per_s: float = Field(5.0, gt=0, le=1000)
+
+
+def load_section(cls: type[S]) -> S:
+    """Build one settings section (read from the environment and `.env`)."""
+    return cls()
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming each bad setting, without echoing any value (it may be a secret)."""
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        if prefix and not name.isupper():
+            name = f"{prefix}{name}".upper()
+        if error["type"] == "missing":
+            problems.append(f"{name} is required but not set")
+        else:
+            problems.append(f"{name}: {error['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,396 @@
+"""
+Where credentials and bot settings are kept.
+
+`Store` is the interface the rest of the bot uses; `SqliteStore` implements it with aiosqlite,
+and all SQL lives in this module. Credentials are sealed by `bot.crypto.Sealer` before they
+reach the database: in clear it holds only ids, the provider key, who set it and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+
+from bot.crypto import Sealer, SealError
+
+_KEY_CHECK = "key_check"
+_CANARY = b"ticketlens key check v1"
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+_BUSY_TIMEOUT_MS = 5000
+# SQLite integers are signed 64-bit; Discord snowflakes are positive and fit.
+_MAX_ID = 2**63 - 1
+# NULL is never equal to NULL, so it cannot be part of a unique primary key.
+_GUILD_ROW = 0
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """What is known about a stored credential without opening it."""
+
+    provider: str
+    user_id: int | None
+    set_by: int
+    set_at: datetime
+
+
+class KeyMismatch(Exception):
+    """The key does not open the stored credentials; nothing was changed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"SECRET_KEY (or the key file) does not match the key that encrypted the stored "
+            f"credentials in {path}; start with the original key".replace("\n", "\\n")
+        )
+
+
+class CredentialUnreadable(Exception):
+    """One stored credential does not open (tampered, corrupted, or copied from another row)."""
+
+    def __init__(self, guild_id: int, user_id: int | None, provider: str) -> None:
+        self.guild_id = guild_id
+        self.user_id = user_id
+        self.provider = provider
+        whose = "the guild" if user_id is None else f"member {user_id}"
+        super().__init__(
+            f"the stored {provider!r} credential of {whose} in guild {guild_id} cannot be read"
+        )
+
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer TicketLens than this one."""
+
+    def __init__(self, path: Path, unknown: Iterable[int]) -> None:
+        versions = ", ".join(str(v) for v in sorted(unknown))
+        super().__init__(
+            f"the database {path} has migrations this version does not know ({versions}); "
+            "run a newer TicketLens".replace("\n", "\\n")
+        )
+
+
+class Store(Protocol):
+    """The bot's persistent state: sealed credentials and small settings."""
+
+    async def put_credential(
+        self,
+        guild_id: int,
+        user_id: int | None,
+        provider: str,
+        secret: Mapping[str, str],
+        *,
+        set_by: int,
+    ) -> None:
+        """Store (or replace) a credential; `user_id` None is the guild's own."""
+        ...
+
+    async def get_credential(
+        self, guild_id: int, user_id: int | None, provider: str
+    ) -> dict[str, str] | None:
+        """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
+        ...
+
+    async def delete_credential(self, guild_id: int, user_id: int | None, provider: str) -> bool:
+        """Delete one credential; whether there was one."""
+        ...
+
+    async def list_credentials(self, guild_id: int) -> list[CredentialInfo]:
+        """A guild's credentials, by provider then member, without their secrets."""
+        ...
+
+    async def forget_guild(self, guild_id: int) -> int:
+        """Delete every credential of a guild; how many there were."""
+        ...
+
+    async def forget_member(self, guild_id: int, user_id: int) -> int:
+        """Delete every credential a member linked in a guild; how many there were."""
+        ...
+
+    async def get_meta(self, key: str) -> str | None:
+        """A bot setting, None if unset."""
+        ...
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set a bot setting."""
+        ...
+
+    async def close(self) -> None:
+        """Release the database."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def _load_migrations() -> list[_Migration]:
+    folder = resources.files("bot").joinpath("migrations")
+    found: dict[int, _Migration] = {}
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        version = int(match.group(1))
+        if version in found:
+            raise RuntimeError(f"two migrations numbered {version:04d}")
+        found[version] = _Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+async def _applied_versions(conn: aiosqlite.Connection) -> set[int]:
+    rows = await conn.execute_fetchall("SELECT version FROM schema_migrations")
+    return {int(row[0]) for row in rows}
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path, migrations: list[_Migration]) -> None:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = await _applied_versions(conn)
+    unknown = applied - {m.version for m in migrations}
+    if unknown:
+        raise SchemaTooNew(path, unknown)
+    for migration in migrations:
+        if migration.version in applied:
+            continue
+        try:
+            # executescript() commits any open transaction before it runs, so the BEGIN goes
+            # inside the script; the transaction stays open for the bookkeeping row below.
+            await conn.executescript("BEGIN IMMEDIATE;\n" + migration.sql)
+            if not conn.in_transaction:
+                raise RuntimeError(f"migration {migration.name} must not end its transaction")
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+            )
+            await conn.execute("COMMIT")
+        except Exception:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            # Another process starting on the same file may have applied it meanwhile.
+            if migration.version in await _applied_versions(conn):
+                continue
+            raise
+
+
+def _check_id(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int")
+    if not 0 < value <= _MAX_ID:
+        raise ValueError(f"{name} must be a positive 64-bit id")
+    return value
+
+
+def _user_column(user_id: int | None) -> int:
+    return _GUILD_ROW if user_id is None else _check_id("user_id", user_id)
+
+
+def _check_provider(provider: str) -> str:
+    if not isinstance(provider, str) or not provider:
+        raise ValueError("provider must be a non-empty str")
+    return provider
+
+
+def _parse_time(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    # Everything this module writes is UTC; a naive value can only come from a hand edit.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+class SqliteStore:
+    """`Store` on one SQLite file (WAL mode); open it with `SqliteStore.open`."""
+
+    def __init__(self, conn: aiosqlite.Connection, sealer: Sealer, path: Path) -> None:
+        self._conn = conn
+        self._sealer = sealer
+        self._path = path
+
+    @classmethod
+    async def open(cls, path: Path, sealer: Sealer) -> SqliteStore:
+        """Open (creating if needed) and migrate the database, then check the key against it."""
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        migrations = await asyncio.to_thread(_load_migrations)
+        # Autocommit: every write is durable as soon as it returns; transactions are explicit.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            # Set before switching to WAL, which itself needs the lock.
+            await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            # WAL's usual NORMAL can lose the last writes on power loss; writes here are rare.
+            await conn.execute("PRAGMA synchronous = FULL")
+            await _migrate(conn, path, migrations)
+            store = cls(conn, sealer, path)
+            await store._check_key()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def _check_key(self) -> None:
+        stored = await self.get_meta(_KEY_CHECK)
+        if stored is None:
+            # A database that lost its canary but has credentials: judge the key by one of them
+            # rather than stamping a canary for a key that cannot read them.
+            async with self._conn.execute(
+                "SELECT guild_id, user_id, provider, secret FROM credentials LIMIT 1"
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                try:
+                    self._sealer.open(
+                        bytes(row[3]),
+                        guild_id=int(row[0]),
+                        user_id=None if row[1] == _GUILD_ROW else int(row[1]),
+                        provider=str(row[2]),
+                    )
+                except SealError:
+                    raise KeyMismatch(self._path) from None
+            canary = self._sealer.seal_meta(_CANARY, name=_KEY_CHECK)
+            # DO NOTHING: if another process wrote a canary meanwhile, theirs is checked below.
+            await self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (_KEY_CHECK, base64.b64encode(canary).decode("ascii")),
+            )
+            stored = await self.get_meta(_KEY_CHECK)
+        if stored is None or not self._canary_opens(stored):
+            raise KeyMismatch(self._path)
+
+    def _canary_opens(self, stored: str) -> bool:
+        try:
+            sealed = base64.b64decode(stored, validate=True)
+            return self._sealer.open_meta(sealed, name=_KEY_CHECK) == _CANARY
+        except (binascii.Error, SealError):
+            return False
+
+    async def put_credential(
+        self,
+        guild_id: int,
+        user_id: int | None,
+        provider: str,
+        secret: Mapping[str, str],
+        *,
+        set_by: int,
+    ) -> None:
+        """Store (or replace) a credential; `user_id` None is the guild's own."""
+        _check_id("guild_id", guild_id)
+        user = _user_column(user_id)
+        _check_provider(provider)
+        _check_id("set_by", set_by)
+        fields = dict(secret)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+            raise TypeError("a credential maps str field keys to str values")
+        plaintext = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+        sealed = self._sealer.seal(plaintext, guild_id=guild_id, user_id=user_id, provider=provider)
+        await self._conn.execute(
+            "INSERT INTO credentials (guild_id, user_id, provider, secret, set_by, set_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (guild_id, user_id, provider) DO UPDATE SET"
+            " secret = excluded.secret, set_by = excluded.set_by, set_at = excluded.set_at",
+            (guild_id, user, provider, sealed, set_by, datetime.now(UTC).isoformat()),
+        )
+
+    async def get_credential(
+        self, guild_id: int, user_id: int | None, provider: str
+    ) -> dict[str, str] | None:
+        """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
+        _check_id("guild_id", guild_id)
+        async with self._conn.execute(
+            "SELECT secret FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
+            (guild_id, _user_column(user_id), _check_provider(provider)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        try:
+            plaintext = self._sealer.open(
+                bytes(row[0]), guild_id=guild_id, user_id=user_id, provider=provider
+            )
+            fields = json.loads(plaintext)
+        except (SealError, ValueError, TypeError):
+            raise CredentialUnreadable(guild_id, user_id, provider) from None
+        if not isinstance(fields, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
+        ):
+            raise CredentialUnreadable(guild_id, user_id, provider)
+        return fields
+
+    async def delete_credential(self, guild_id: int, user_id: int | None, provider: str) -> bool:
+        """Delete one credential; whether there was one."""
+        _check_id("guild_id", guild_id)
+        return (
+            await self._delete(
+                "DELETE FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
+                (guild_id, _user_column(user_id), _check_provider(provider)),
+            )
+            > 0
+        )
+
+    async def list_credentials(self, guild_id: int) -> list[CredentialInfo]:
+        """A guild's credentials, by provider then member (the guild's own first), no secrets."""
+        _check_id("guild_id", guild_id)
+        rows = await self._conn.execute_fetchall(
+            "SELECT provider, user_id, set_by, set_at FROM credentials WHERE guild_id = ?"
+            " ORDER BY provider, user_id",
+            (guild_id,),
+        )
+        return [
+            CredentialInfo(
+                provider=str(provider),
+                user_id=None if user == _GUILD_ROW else int(user),
+                set_by=int(set_by),
+                set_at=_parse_time(str(set_at)),
+            )
+            for provider, user, set_by, set_at in rows
+        ]
+
+    async def forget_guild(self, guild_id: int) -> int:
+        """Delete every credential of a guild; how many there were."""
+        _check_id("guild_id", guild_id)
+        return await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
+
+    async def forget_member(self, guild_id: int, user_id: int) -> int:
+        """Delete every credential a member linked in a guild; how many there were."""
+        # _check_id refuses 0, so this can never reach the guild's own credentials.
+        return await self._delete(
+            "DELETE FROM credentials WHERE guild_id = ? AND user_id = ?",
+            (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
+        )
+
+    async def get_meta(self, key: str) -> str | None:
+        """A bot setting, None if unset."""
+        async with self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set a bot setting."""
+        if key == _KEY_CHECK:
+            # Overwriting the canary would make the next start refuse the right key.
+            raise ValueError(f"{_KEY_CHECK!r} is reserved")
+        await self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def close(self) -> None:
+        """Release the database (SQLite folds the WAL back into the main file)."""
+        await self._conn.close()
+
+    async def _delete(self, sql: str, parameters: tuple[object, ...]) -> int:
+        async with self._conn.execute(sql, parameters) as cursor:
+            return cursor.rowcount

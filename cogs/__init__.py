@@ -1,0 +1,1 @@
+"""Extensions: one package per provider, plus core modules (configuration)."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: fake upstreams on 127.0.0.1 and the shared HTTP layer around them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.http import Fetcher, make_session
+from bot.redact import Redactor
+from tests.fakes.retroachievements import FakeRetroAchievements
+
+
+@pytest.fixture
+async def fake_ra() -> AsyncIterator[FakeRetroAchievements]:
+    """A running fake RetroAchievements API."""
+    server = FakeRetroAchievements()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    """A fresh redactor."""
+    return Redactor()
+
+
+@pytest.fixture
+async def fetcher(redactor: Redactor) -> AsyncIterator[Fetcher]:
+    """The real fetcher over one real session, with short waits so tests stay fast."""
+    async with make_session(2.0) as session:
+        yield Fetcher(session, redactor=redactor, wait_initial_s=0.01, wait_max_s=0.05)

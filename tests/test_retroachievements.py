@@ -1,0 +1,153 @@
+"""The RetroAchievements client against a fake API that answers like the live one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import BadAnswer, CredentialsRejected, RateLimited, TicketNotFound, UpstreamUnavailable
+from bot.http import Fetcher, make_session
+from bot.redact import Redactor
+from cogs.retroachievements._client import RetroAchievements, RetroSettings
+from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
+
+GOOD = {"username": "mod", "api_key": "good-key"}
+
+
+def provider_for(fake: FakeRetroAchievements, fetcher: Fetcher) -> RetroAchievements:
+    return RetroAchievements(fetcher, RetroSettings(base_url=fake.url, rate_per_s=100))
+
+
+async def test_fetch_reads_pascal_case_ticket(fake_ra, fetcher):
+    """A live-shaped ticket becomes a view with its achievement, game, state and times."""
+    fake_ra.tickets[123] = ra_ticket(123)
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 123)
+    assert view.title == "Ticket #123: Sample Cheevo"
+    assert view.url == "https://retroachievements.org/ticket/123"
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Game"] == "Sample Quest (SNES/Super Famicom)"
+    assert fields["State"] == "Open"
+    assert fields["Type"] == "Did not trigger"
+    assert fields["Hardcore"] == "Yes"
+    assert fields["Reported"] == datetime(2026, 5, 1, 17, 4, 9, tzinfo=UTC)
+    assert view.thumbnail_url == "https://media.retroachievements.org/Badge/012345.png"
+    assert "Boss died" in view.description
+
+
+async def test_fetch_accepts_camel_case_and_numeric_strings(fake_ra, fetcher):
+    """The docs' camelCase sample and older string-typed numbers parse the same way."""
+    fake_ra.tickets[12345] = {
+        "id": "12345",
+        "achievementTitle": "A good Beginning 2",
+        "points": "3",
+        "gameTitle": "Pokemon Mystery Dungeon",
+        "consoleName": "Game Boy Advance",
+        "reportState": "2",
+        "reportType": "1",
+        "hardcore": None,
+        "resolvedAt": "2018-04-16 08:03:31",
+        "resolvedBy": "tuteur51",
+        "reportNotes": "x",
+    }
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 12345)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["State"] == "Resolved"
+    assert fields["Type"] == "Triggered at the wrong time"
+    assert fields["Hardcore"] == "Unknown"
+    assert fields["Resolved by"] == "tuteur51"
+    assert "3 points" in str(fields["Achievement"])
+
+
+async def test_pending_review_state_is_named(fake_ra, fetcher):
+    """State 4 (quarantined) reads "Pending Review", with its own colour."""
+    fake_ra.tickets[7] = ra_ticket(7, ReportState=4, ReportStateDescription="Pending Review")
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 7)
+    assert {f.name: f.value for f in view.fields}["State"] == "Pending Review"
+    assert view.colour == 0x9B59B6
+
+
+async def test_closed_state_zero_is_not_unknown(fake_ra, fetcher):
+    """State 0 is Closed (a falsy value must not fall through to "Unknown")."""
+    fake_ra.tickets[8] = ra_ticket(8, ReportState=0, ReportStateDescription=None)
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 8)
+    assert {f.name: f.value for f in view.fields}["State"] == "Closed"
+
+
+async def test_missing_ticket_is_not_found(fake_ra, fetcher):
+    """HTTP 404 becomes TicketNotFound naming the id."""
+    with pytest.raises(TicketNotFound) as caught:
+        await provider_for(fake_ra, fetcher).fetch(GOOD, 999)
+    assert caught.value.ticket_ref == "999"
+
+
+async def test_bad_key_is_rejected_and_never_echoed(fake_ra, fetcher):
+    """HTTP 401 becomes CredentialsRejected whose text holds no key."""
+    bad = {"username": "mod", "api_key": "wrong-key-123"}
+    with pytest.raises(CredentialsRejected) as caught:
+        await provider_for(fake_ra, fetcher).fetch(bad, 1)
+    assert "wrong-key-123" not in str(caught.value)
+    assert "wrong-key-123" not in repr(caught.value)
+
+
+async def test_rate_limited_then_success(fake_ra, fetcher):
+    """A 429 with Retry-After is waited out and the lookup still succeeds."""
+    fake_ra.tickets[5] = ra_ticket(5)
+    fake_ra.rate_limit_next = 1
+    fake_ra.retry_after = "0"
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 5)
+    assert view.ticket_id == "5"
+    assert fake_ra.ticket_requests == 2
+
+
+async def test_persistent_rate_limit_is_reported(fake_ra, fetcher):
+    """A Retry-After too long to wait becomes RateLimited with the hint."""
+    fake_ra.tickets[5] = ra_ticket(5)
+    fake_ra.rate_limit_next = 10
+    fake_ra.retry_after = "600"
+    with pytest.raises(RateLimited) as caught:
+        await provider_for(fake_ra, fetcher).fetch(GOOD, 5)
+    assert caught.value.retry_after == pytest.approx(600)
+
+
+async def test_server_error_then_success(fake_ra, fetcher):
+    """One 500 is retried and the lookup succeeds."""
+    fake_ra.tickets[6] = ra_ticket(6)
+    fake_ra.fail_next = 1
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 6)
+    assert view.ticket_id == "6"
+    assert fake_ra.ticket_requests == 2
+
+
+async def test_slow_answer_past_timeout_is_unavailable(fake_ra):
+    """An answer slower than HTTP_TIMEOUT_S becomes UpstreamUnavailable."""
+    fake_ra.tickets[9] = ra_ticket(9)
+    fake_ra.delay_s = 1.0
+    async with make_session(0.2) as session:
+        fetcher = Fetcher(session, redactor=Redactor(), attempts=2, wait_initial_s=0.01)
+        with pytest.raises(UpstreamUnavailable):
+            await provider_for(fake_ra, fetcher).fetch(GOOD, 9)
+
+
+async def test_malformed_json_is_a_bad_answer(fake_ra, fetcher):
+    """Truncated JSON becomes BadAnswer, not a crash."""
+    fake_ra.malformed = True
+    with pytest.raises(BadAnswer):
+        await provider_for(fake_ra, fetcher).fetch(GOOD, 1)
+
+
+async def test_answer_without_id_is_a_bad_answer(fake_ra, fetcher):
+    """A 200 that is not a ticket (the recent-tickets list) is never shown as one."""
+    fake_ra.tickets[1] = ra_ticket(1)
+    fake_ra.ignore_id = True  # as upstream does for an `i` it cannot read
+    with pytest.raises(BadAnswer):
+        await provider_for(fake_ra, fetcher).fetch(GOOD, 1)
+
+
+async def test_verify_accepts_good_and_rejects_bad_key(fake_ra, fetcher):
+    """Save-time check: a good key passes, a bad one is CredentialsRejected."""
+    provider = provider_for(fake_ra, fetcher)
+    await provider.verify(GOOD)
+    with pytest.raises(CredentialsRejected):
+        await provider.verify({"username": "mod", "api_key": "nope"})
+    assert all("i" not in r for r in fake_ra.requests)

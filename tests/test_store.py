@@ -1,0 +1,276 @@
+"""The SQLite store: sealed credentials, restarts, the key check and migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from datetime import UTC
+
+import pytest
+
+from bot.crypto import Sealer, load_or_create_key
+from bot.store import CredentialInfo, CredentialUnreadable, KeyMismatch, SqliteStore, Store
+
+GUILD = 1001
+OTHER_GUILD = 2002
+ADMIN = 31
+MEMBER = 42
+SECRET = {"username": "alice", "api_key": "k3y-Vv9qZt-THIS-MUST-STAY-SEALED"}
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "state" / "ticketlens.db"
+
+
+@pytest.fixture
+def key():
+    return os.urandom(32)
+
+
+def _raw(path):
+    """A plain sqlite3 connection, as an operator (or attacker) poking the file would use."""
+    return contextlib.closing(sqlite3.connect(path, isolation_level=None))
+
+
+def _db_files(path):
+    """The bytes of the database and every file SQLite keeps beside it (-wal, -shm, -journal)."""
+    return {p.name: p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)}
+
+
+async def test_credential_round_trip(db_path, key):
+    """A stored credential comes back as it was typed; guild and member rows are distinct."""
+    store: Store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        await store.put_credential(GUILD, MEMBER, "zendesk", {"api_key": "mine"}, set_by=MEMBER)
+
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+        assert await store.get_credential(GUILD, MEMBER, "zendesk") == {"api_key": "mine"}
+        assert await store.get_credential(GUILD, None, "freshdesk") is None
+        assert await store.get_credential(OTHER_GUILD, None, "zendesk") is None
+
+        await store.put_credential(GUILD, None, "zendesk", {"api_key": "rotated"}, set_by=MEMBER)
+        assert await store.get_credential(GUILD, None, "zendesk") == {"api_key": "rotated"}
+        assert [c.set_by for c in await store.list_credentials(GUILD)] == [MEMBER, MEMBER]
+
+        assert await store.delete_credential(GUILD, MEMBER, "zendesk") is True
+        assert await store.delete_credential(GUILD, MEMBER, "zendesk") is False
+        assert await store.get_credential(GUILD, MEMBER, "zendesk") is None
+        assert await store.get_credential(GUILD, None, "zendesk") == {"api_key": "rotated"}
+    finally:
+        await store.close()
+
+
+async def test_credentials_and_settings_survive_a_restart(db_path, key):
+    """After closing and reopening the same file with the same key, everything is still there."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+    await store.set_meta("announce_channel", "123")
+    before = await store.list_credentials(GUILD)
+    await store.close()
+
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+        assert await store.get_meta("announce_channel") == "123"
+        assert await store.list_credentials(GUILD) == before
+    finally:
+        await store.close()
+
+
+async def test_wrong_key_is_refused_and_nothing_is_lost(db_path, tmp_path):
+    """Another key stops start-up with KeyMismatch; the right key still reads every row."""
+    key_file = tmp_path / "secret.key"
+    key = load_or_create_key(None, key_file)
+    key_text = key_file.read_bytes()
+    key_mtime = key_file.stat().st_mtime_ns
+    store = await SqliteStore.open(db_path, Sealer(key))
+    await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+    await store.put_credential(GUILD, MEMBER, "linear", {"token": "t"}, set_by=MEMBER)
+    await store.close()
+
+    wrong = os.urandom(32)
+    with pytest.raises(KeyMismatch) as caught:
+        await SqliteStore.open(db_path, Sealer(wrong))
+
+    message = str(caught.value)
+    assert "SECRET_KEY" in message
+    assert "\n" not in message
+    assert key_text.strip().decode() not in message
+    assert key_file.read_bytes() == key_text
+    assert key_file.stat().st_mtime_ns == key_mtime
+    store = await SqliteStore.open(db_path, Sealer(load_or_create_key(None, key_file)))
+    try:
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+        assert await store.get_credential(GUILD, MEMBER, "linear") == {"token": "t"}
+    finally:
+        await store.close()
+
+
+async def test_wrong_key_is_refused_even_without_the_canary(db_path, key):
+    """If the key-check row went missing, a stored credential is used to judge the key."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+    await store.close()
+    with _raw(db_path) as raw:
+        raw.execute("DELETE FROM meta WHERE key = 'key_check'")
+
+    with pytest.raises(KeyMismatch):
+        await SqliteStore.open(db_path, Sealer(os.urandom(32)))
+
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+        assert await store.get_meta("key_check") is not None
+    finally:
+        await store.close()
+
+
+async def test_forgetting_a_guild_removes_only_that_guild(db_path, key):
+    """Removing a guild deletes all its rows, guild-wide and per member, and no other guild's."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        await store.put_credential(GUILD, MEMBER, "linear", {"token": "a"}, set_by=MEMBER)
+        await store.put_credential(OTHER_GUILD, None, "zendesk", {"api_key": "b"}, set_by=ADMIN)
+        await store.put_credential(OTHER_GUILD, MEMBER, "linear", {"token": "c"}, set_by=MEMBER)
+
+        assert await store.forget_guild(GUILD) == 2
+        assert await store.forget_guild(GUILD) == 0
+
+        assert await store.list_credentials(GUILD) == []
+        assert await store.get_credential(OTHER_GUILD, None, "zendesk") == {"api_key": "b"}
+        assert await store.get_credential(OTHER_GUILD, MEMBER, "linear") == {"token": "c"}
+    finally:
+        await store.close()
+
+
+async def test_forgetting_a_member_keeps_the_guild_credential(db_path, key):
+    """Removing a member deletes only their own rows in that guild."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "linear", {"token": "guild"}, set_by=ADMIN)
+        await store.put_credential(GUILD, MEMBER, "linear", {"token": "a"}, set_by=MEMBER)
+        await store.put_credential(GUILD, MEMBER, "zendesk", {"token": "b"}, set_by=MEMBER)
+        await store.put_credential(OTHER_GUILD, MEMBER, "linear", {"token": "c"}, set_by=MEMBER)
+
+        assert await store.forget_member(GUILD, MEMBER) == 2
+
+        assert [(c.provider, c.user_id) for c in await store.list_credentials(GUILD)] == [
+            ("linear", None)
+        ]
+        assert await store.get_credential(OTHER_GUILD, MEMBER, "linear") == {"token": "c"}
+    finally:
+        await store.close()
+
+
+_COPY = "INSERT INTO credentials (guild_id, user_id, provider, secret, set_by, set_at) SELECT "
+
+
+@pytest.mark.parametrize(
+    ("target", "copy_sql"),
+    [
+        ((OTHER_GUILD, None, "zendesk"), _COPY + "2002, user_id, provider, secret, set_by, set_at"),
+        ((GUILD, MEMBER, "zendesk"), _COPY + "guild_id, 42, provider, secret, set_by, set_at"),
+        (
+            (GUILD, None, "freshdesk"),
+            _COPY + "guild_id, user_id, 'freshdesk', secret, set_by, set_at",
+        ),
+    ],
+    ids=["other-guild", "other-member", "other-provider"],
+)
+async def test_row_copied_elsewhere_does_not_decrypt(db_path, key, target, copy_sql):
+    """A sealed blob copied with raw SQL to another guild, member or provider is unreadable."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        with _raw(db_path) as raw:
+            raw.execute(copy_sql + " FROM credentials")
+
+        with pytest.raises(CredentialUnreadable) as caught:
+            await store.get_credential(*target)
+        assert SECRET["api_key"] not in str(caught.value)
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+    finally:
+        await store.close()
+
+
+async def test_database_files_never_hold_a_secret_in_clear(db_path, key):
+    """Neither the database nor its -wal file contains a credential value, open or closed."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        await store.put_credential(GUILD, MEMBER, "zendesk", SECRET, set_by=MEMBER)
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)  # overwrite
+        while_open = _db_files(db_path)
+    finally:
+        await store.close()
+    after_close = _db_files(db_path)
+
+    assert f"{db_path.name}-wal" in while_open
+    assert len(while_open[f"{db_path.name}-wal"]) > 0
+    for files in (while_open, after_close):
+        for name, data in files.items():
+            for value in SECRET.values():
+                assert value.encode() not in data, name
+                assert value.encode("utf-16-le") not in data, name
+
+
+async def test_migrations_are_applied_once(db_path, key):
+    """Reopening an existing database neither fails nor applies a migration twice."""
+    for _ in range(3):
+        store = await SqliteStore.open(db_path, Sealer(key))
+        await store.close()
+
+    with _raw(db_path) as raw:
+        rows = raw.execute(
+            "SELECT version, name, count(*) FROM schema_migrations GROUP BY version"
+        ).fetchall()
+        journal = raw.execute("PRAGMA journal_mode").fetchone()[0]
+    assert rows[0] == (1, "0001_init.sql", 1)
+    assert all(count == 1 for _, _, count in rows)
+    assert journal == "wal"
+
+
+async def test_listing_shows_who_and_when_but_never_secrets(db_path, key):
+    """The listing is sorted by provider then member and carries no credential values."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, MEMBER, "zendesk", SECRET, set_by=MEMBER)
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        await store.put_credential(GUILD, 7, "zendesk", SECRET, set_by=7)
+        await store.put_credential(GUILD, None, "linear", SECRET, set_by=ADMIN)
+        await store.put_credential(OTHER_GUILD, None, "aaa", SECRET, set_by=ADMIN)
+
+        listed = await store.list_credentials(GUILD)
+    finally:
+        await store.close()
+
+    assert [(c.provider, c.user_id, c.set_by) for c in listed] == [
+        ("linear", None, ADMIN),
+        ("zendesk", None, ADMIN),
+        ("zendesk", 7, 7),
+        ("zendesk", MEMBER, MEMBER),
+    ]
+    assert all(isinstance(c, CredentialInfo) for c in listed)
+    assert all(c.set_at.utcoffset() == UTC.utcoffset(None) for c in listed)
+    for value in SECRET.values():
+        assert value not in repr(listed)
+
+
+async def test_reserved_and_invalid_ids_are_refused(db_path, key):
+    """Id 0 (the guild's own row) cannot be passed as a member, nor the canary overwritten."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.put_credential(GUILD, None, "zendesk", SECRET, set_by=ADMIN)
+        with pytest.raises(ValueError, match="user_id"):
+            await store.put_credential(GUILD, 0, "zendesk", {"api_key": "x"}, set_by=ADMIN)
+        with pytest.raises(ValueError, match="user_id"):
+            await store.forget_member(GUILD, 0)
+        with pytest.raises(ValueError, match="reserved"):
+            await store.set_meta("key_check", "x")
+        assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+    finally:
+        await store.close()
