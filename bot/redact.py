@@ -210,7 +210,12 @@ class RedactingFilter(logging.Filter):
 
 #: discord.py logs whole payloads at DEBUG on these: gateway events carry interaction data
 #: (modal values are the credentials admins type), HTTP and webhook logs carry request bodies.
-_PAYLOAD_LOGGERS = ("discord.gateway", "discord.http", "discord.webhook.async_", "discord.webhook.sync")
+_PAYLOAD_LOGGERS = (
+    "discord.gateway",
+    "discord.http",
+    "discord.webhook.async_",
+    "discord.webhook.sync",
+)
 
 
 def install_log_redaction(redactor: Redactor, level: int) -> None:
@@ -225,12 +230,10 @@ def install_log_redaction(redactor: Redactor, level: int) -> None:
     """
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-8s %(name)s %(message)s")
-        )
-        handler.setLevel(level)
-        root.addHandler(handler)
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s %(message)s"))
+        fallback.setLevel(level)
+        root.addHandler(fallback)
     for handler in root.handlers:
         existing = [f for f in handler.filters if isinstance(f, RedactingFilter)]
         if existing:

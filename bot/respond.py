@@ -23,13 +23,22 @@ async def send_private(interaction: discord.Interaction, embed: discord.Embed) -
     if not interaction.response.is_done():
         await interaction.response.send_message(embed=embed, ephemeral=True)
         return
+    if not interaction.extras.pop(PUBLIC_PLACEHOLDER, False):
+        await interaction.followup.send(embed=embed, ephemeral=True)
+        return
+    # After a public deferral Discord makes the first follow-up resolve the public "thinking"
+    # message, ignoring the ephemeral flag. So resolve it ourselves first, then send the error
+    # privately, then remove the placeholder from the channel.
+    try:
+        await interaction.edit_original_response(content="This lookup did not work.")
+    except discord.HTTPException:
+        log.debug("public placeholder already gone for interaction %s", interaction.id)
     await interaction.followup.send(embed=embed, ephemeral=True)
-    if interaction.extras.pop(PUBLIC_PLACEHOLDER, False):
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException:
-            # The placeholder may already be gone (deleted by a moderator); the error was sent.
-            log.debug("public placeholder already gone for interaction %s", interaction.id)
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        # Already deleted (by a moderator, say); the error itself was delivered.
+        log.debug("public placeholder already gone for interaction %s", interaction.id)
 
 
 async def send_embeds(

@@ -1,0 +1,484 @@
+"""
+The one place that touches the network.
+
+`Fetcher.request` sends one logical request: it waits for the credential's rate limiter, retries
+what is safe to retry, and turns transport failures into `bot.errors` types whose text holds no
+URL and no aiohttp message (both may carry a credential in a query string). Everything the
+provider must interpret itself (2xx, 3xx, 4xx but 429) comes back as an `HttpAnswer`.
+`Fetcher.cached` caches and coalesces whole lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import email.message
+import email.utils
+import enum
+import hashlib
+import json
+import logging
+import math
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final, TypeVar, cast
+
+import aiohttp
+import stamina
+from aiolimiter import AsyncLimiter
+from cachetools import LRUCache, TTLCache
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from bot.errors import BadAnswer, BadInput, RateLimited, UpstreamUnavailable
+from bot.redact import Redactor
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "USER_AGENT",
+    "Fetcher",
+    "HttpAnswer",
+    "fingerprint",
+    "make_session",
+    "parse_retry_after",
+]
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USER_AGENT: Final = "TicketLens/0.1 (+discord bot)"
+
+#: A ticket is a few hundred KiB at worst; a self-hosted URL must not make us buffer gigabytes.
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+
+#: Extra spacing of the rate limiter, in seconds per `rate_per_s` requests. Our guarantee is
+#: measured where we start requests; the provider counts arrivals, which network jitter can
+#: squeeze closer together. With this slack, N+1 consecutive starts span at least 1.1 s, so
+#: jitter below 100 ms cannot make the provider see more than N in one second.
+_RATE_SLACK_S: Final = 0.1
+
+_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD"})
+_RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+_CHUNK_BYTES: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """An upstream answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    """Case-insensitive (a `CIMultiDictProxy`)."""
+    body: bytes
+
+    def json(self, provider: str) -> Any:
+        """The body as JSON; `BadAnswer("not JSON")` if it is not."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError):
+            pass
+        # Raised outside the except block: a JSONDecodeError holds the whole body in `.doc`,
+        # and the body may echo what we sent (credentials included).
+        raise BadAnswer(provider, "not JSON")
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the charset the server declared (UTF-8 if none or unknown)."""
+        return self.body.decode(self._charset(), errors="replace")
+
+    def _charset(self) -> str:
+        message = email.message.Message()
+        message["content-type"] = self.headers.get("Content-Type", "")
+        charset = message.get_content_charset() or "utf-8"
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            return "utf-8"
+        return charset
+
+
+def make_session(timeout_s: float) -> aiohttp.ClientSession:
+    """
+    The process's one HTTP session; create it inside the running event loop, close it on exit.
+
+    Certificates are checked against the system trust store through OpenSSL's default paths,
+    so `SSL_CERT_FILE`/`SSL_CERT_DIR` work for self-hosted systems behind a private CA.
+    """
+    timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
+    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+    return aiohttp.ClientSession(
+        timeout=timeout, connector=connector, headers={"User-Agent": USER_AGENT}
+    )
+
+
+def fingerprint(*parts: str) -> str:
+    """
+    A stable, unkeyed hash of `parts` (128 bits of SHA-256, hex) for rate and cache keys.
+
+    Keys built from it do not hold credentials in clear. The parts are length-prefixed so
+    ("ab", "c") and ("a", "bc") differ.
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()[:32]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` value (delay-seconds or HTTP-date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # HTTP-dates are always GMT.
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class _Failure(enum.Enum):
+    """How an attempt failed; the values are safe to show."""
+
+    TIMEOUT = "timed out"
+    TLS = "TLS verification failed"
+    CUT_SHORT = "answer cut short"
+    CONNECTION = "connection failed"
+    INVALID = "invalid HTTP answer"
+    TOO_LARGE = "answer too large"
+
+
+class _Transient(Exception):
+    """
+    A failed attempt, maybe retryable. Internal: it never leaves `Fetcher.request`.
+
+    Its text is safe (stamina logs its repr when it schedules a retry).
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+    def to_error(self, provider: str) -> RateLimited | UpstreamUnavailable:
+        if self.status == 429:
+            return RateLimited(provider, retry_after=self.retry_after, detail=self.detail)
+        if self.retry_after is not None:
+            return UpstreamUnavailable(
+                provider, f"{self.detail}, retry after {self.retry_after:.0f} s"
+            )
+        return UpstreamUnavailable(provider, self.detail)
+
+
+_MISSING: Final = object()
+
+
+class Fetcher:
+    """Rate-limited, retrying, redacting HTTP requests and a coalescing TTL cache."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        redactor: Redactor,
+        attempts: int = 3,
+        retry_timeout_s: float = 20.0,
+        wait_initial_s: float = 0.2,
+        wait_max_s: float = 5.0,
+        max_retry_after_s: float = 30.0,
+        cache_ttl_s: float = 30.0,
+        cache_size: int = 1024,
+        limiter_slots: int = 10_000,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self._session = session
+        self._redactor = redactor
+        self._attempts = attempts
+        self._retry_timeout_s = retry_timeout_s
+        self._wait_initial_s = wait_initial_s
+        self._wait_max_s = wait_max_s
+        self._max_retry_after_s = max_retry_after_s
+        self._max_body_bytes = max_body_bytes
+        # Bounded: an evicted limiter only matters if its key comes back within a second or so.
+        self._limiters: LRUCache[tuple[str, str, float], AsyncLimiter] = LRUCache(
+            maxsize=limiter_slots
+        )
+        self._cache: TTLCache[Hashable, Any] = TTLCache(maxsize=cache_size, ttl=cache_ttl_s)
+        self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        *,
+        rate_key: str,
+        rate_per_s: float,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        follow_redirects: bool = False,
+    ) -> HttpAnswer:
+        """
+        Send one request and return its answer; raise only `bot.errors` types.
+
+        GET and HEAD (or `idempotent=True`) are retried on connection failures, timeouts, 5xx
+        and 429, honouring `Retry-After` up to `max_retry_after_s`. After that, 429 raises
+        `RateLimited`, the rest `UpstreamUnavailable`. At most `rate_per_s` attempts start
+        per second for one (provider, rate_key); `rate_key` must not be a secret (see
+        `fingerprint`). Redirects are not followed unless asked: a self-hosted URL must not
+        lead us elsewhere with the credential.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT_METHODS
+        safe_url = _loggable_url(provider, url)
+        limiter = self._limiter(provider, rate_key, rate_per_s)
+        send = partial(
+            self._attempt,
+            provider,
+            method,
+            url,
+            safe_url,
+            limiter,
+            params=params,
+            headers=headers,
+            data=data,
+            follow_redirects=follow_redirects,
+        )
+        deadline = time.monotonic() + self._retry_timeout_s
+        try:
+            async for attempt in stamina.retry_context(
+                on=self._backoff_hook(deadline),
+                attempts=self._attempts if idempotent else 1,
+                timeout=self._retry_timeout_s,
+                wait_initial=self._wait_initial_s,
+                wait_max=self._wait_max_s,
+                # stamina's default jitter (1 s) would dwarf a 0.2 s initial wait.
+                wait_jitter=self._wait_initial_s,
+            ):
+                with attempt:
+                    return await send(attempt.num)
+        except _Transient as exc:
+            failure = exc
+        else:  # pragma: no cover - stamina either returns our value or re-raises
+            raise AssertionError("retry loop ended without an outcome")
+        # Raised outside the except block so nothing (no aiohttp exception) is chained.
+        raise failure.to_error(provider) from None
+
+    def _limiter(self, provider: str, rate_key: str, rate_per_s: float) -> AsyncLimiter:
+        if not (math.isfinite(rate_per_s) and rate_per_s > 0):
+            raise ValueError("rate_per_s must be a positive number")
+        key = (provider, rate_key, rate_per_s)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            # Not AsyncLimiter(rate_per_s, 1): that bucket holds N, so N start at once and
+            # then one more every 1/N s; a one-second window then sees up to 2N-1 starts.
+            # A bucket of 1 draining every (1 + slack)/N s spaces starts evenly instead:
+            # any N+1 consecutive starts span at least 1 + slack seconds.
+            limiter = AsyncLimiter(1, (1 + _RATE_SLACK_S) / rate_per_s)
+            self._limiters[key] = limiter
+        return limiter
+
+    def _backoff_hook(self, deadline: float) -> Callable[[Exception], bool | float]:
+        max_retry_after = self._max_retry_after_s
+
+        def hook(exc: Exception) -> bool | float:
+            if not isinstance(exc, _Transient) or not exc.retryable:
+                return False
+            if exc.retry_after is None:
+                return True  # stamina's exponential backoff with jitter.
+            if exc.retry_after > max_retry_after or time.monotonic() + exc.retry_after > deadline:
+                # Waiting that long would hold the user's command for nothing: give up now
+                # and let the caller show when to try again.
+                return False
+            return exc.retry_after
+
+        return hook
+
+    async def _attempt(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        safe_url: str,
+        limiter: AsyncLimiter,
+        attempt_num: int,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+        follow_redirects: bool,
+    ) -> HttpAnswer:
+        await self._acquire(provider, limiter)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome = await self._send(
+            method, url, params=params, headers=headers, data=data, follow=follow_redirects
+        )
+        elapsed = loop.time() - started
+        if _log.isEnabledFor(logging.DEBUG):
+            shown = f"HTTP {outcome.status}" if isinstance(outcome, HttpAnswer) else outcome.value
+            line = (
+                f"{provider} {method} {safe_url} -> {shown} in {elapsed * 1000:.0f} ms"
+                f" (attempt {attempt_num})"
+            )
+            _log.debug("%s", self._redactor.redact(line))
+
+        if isinstance(outcome, HttpAnswer):
+            status = outcome.status
+            if status == 429 or status >= 500:
+                retry_after = (
+                    parse_retry_after(outcome.headers.get("Retry-After"))
+                    if status in _RETRY_AFTER_STATUSES
+                    else None
+                )
+                raise _Transient(f"HTTP {status}", status=status, retry_after=retry_after)
+            return outcome
+        if outcome in (_Failure.TOO_LARGE, _Failure.INVALID):
+            raise BadAnswer(provider, outcome.value)
+        if outcome is _Failure.TIMEOUT:
+            raise _Transient(f"timed out after {elapsed:.1f} s")
+        # A certificate that failed verification will fail again.
+        raise _Transient(outcome.value, retryable=outcome is not _Failure.TLS)
+
+    async def _acquire(self, provider: str, limiter: AsyncLimiter) -> None:
+        try:
+            async with asyncio.timeout(self._retry_timeout_s):
+                await limiter.acquire()
+        except TimeoutError:
+            pass
+        else:
+            return
+        raise RateLimited(provider, detail="local rate limit")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+        follow: bool,
+    ) -> HttpAnswer | _Failure:
+        """The answer, or what went wrong (never aiohttp's text: it holds the URL)."""
+        try:
+            async with self._session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                data=data,
+                allow_redirects=follow,
+            ) as response:
+                body = await self._read_body(response)
+                if body is None:
+                    return _Failure.TOO_LARGE
+                return HttpAnswer(
+                    status=response.status,
+                    headers=CIMultiDictProxy(CIMultiDict(response.headers)),
+                    body=body,
+                )
+        # ServerTimeoutError and friends are TimeoutErrors too.
+        except TimeoutError:
+            return _Failure.TIMEOUT
+        # Before ClientConnectionError, which it subclasses: a bad certificate stays bad.
+        except aiohttp.ClientSSLError:
+            return _Failure.TLS
+        except aiohttp.ClientPayloadError:
+            return _Failure.CUT_SHORT
+        except aiohttp.ClientConnectionError:
+            return _Failure.CONNECTION
+        except aiohttp.ClientError:
+            # Unparseable status line or headers, too many redirects, invalid redirect URL.
+            return _Failure.INVALID
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes | None:
+        limit = self._max_body_bytes
+        if response.content_length is not None and response.content_length > limit:
+            return None
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+    # -- cache ---------------------------------------------------------------------------------
+
+    async def cached(
+        self, key: Hashable, factory: Callable[[], Awaitable[T]], *, fresh: bool = False
+    ) -> T:
+        """
+        `factory()`'s result, cached for `cache_ttl_s` and shared by concurrent callers.
+
+        While a call for `key` runs, other callers (fresh or not) await that same call rather
+        than starting their own, so a burst of lookups makes one upstream request. A failure
+        reaches every waiter and is not cached. `fresh=True` skips the cached value. A waiter
+        that is cancelled does not cancel the call for the others.
+        """
+        if not fresh:
+            value = self._cache.get(key, _MISSING)
+            if value is not _MISSING:
+                return cast(T, value)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(_run(factory))
+            self._inflight[key] = task
+            task.add_done_callback(partial(self._settle, key))
+        return cast(T, await asyncio.shield(task))
+
+    def _settle(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if task.cancelled():
+            return
+        # Reading the exception also marks it retrieved: no "never retrieved" noise when every
+        # waiter was cancelled before the call failed.
+        if task.exception() is None:
+            self._cache[key] = task.result()
+
+
+async def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def _loggable_url(provider: str, url: str) -> str:
+    """`url` without query, fragment and user info: what a log line may show."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        # Not the URL in the detail: it may be a credential pasted in the wrong field.
+        raise BadInput(provider, "not an http(s) URL")
+    return str(parsed.with_user(None).with_query(None).with_fragment(None))
