@@ -107,7 +107,7 @@ async def run(
 def main() -> int:
     """Entry point; returns the process exit code."""
     try:
-        settings = Settings()  # type: ignore[call-arg]  # filled from the environment
+        settings = Settings()
         sections = load_sections()
     except ValidationError as exc:
         _fail(describe_validation_error(exc))

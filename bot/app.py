@@ -49,6 +49,10 @@ def discover_extensions() -> list[str]:
     return sorted(packages) + sorted(modules)
 
 
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class TicketLensBot(commands.Bot):
     """TicketLens: app commands only, no privileged intents, mentions never ping."""
 
@@ -60,6 +64,7 @@ class TicketLensBot(commands.Bot):
         fetcher: Fetcher,
         redactor: Redactor,
         sections: Mapping[type[BaseSettings], BaseSettings] | None = None,
+        **options: Any,
     ) -> None:
         intents = discord.Intents.none()
         # GUILD_CREATE/GUILD_DELETE: we forget a guild's credentials when removed from it.
@@ -69,12 +74,17 @@ class TicketLensBot(commands.Bot):
             help_command=None,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.redactor = redactor
-        self.sections: dict[type[BaseSettings], BaseSettings] = dict(sections or {})
+        # Keyed by qualified name: discord.py re-imports an extension's modules when it is
+        # reloaded, so the class object a section was validated with may not be the one asking.
+        self.sections: dict[str, BaseSettings] = {
+            _qualname(cls): value for cls, value in (sections or {}).items()
+        }
         self.providers: dict[str, Provider[Any]] = {}
         self.ticket_group = app_commands.Group(
             name="ticket", description="Look up a ticket from a connected system.", guild_only=True
@@ -85,11 +95,12 @@ class TicketLensBot(commands.Bot):
 
     def section(self, cls: type[S]) -> S:
         """A settings section, validated by `__main__` before connecting (built on demand)."""
-        found = self.sections.get(cls)
-        if found is None:
-            found = self.sections[cls] = cls()
-        assert isinstance(found, cls)
-        return found
+        found = self.sections.get(_qualname(cls))
+        if isinstance(found, cls):
+            return found
+        section = cls(**found.model_dump()) if found is not None else cls()
+        self.sections[_qualname(cls)] = section
+        return section
 
     def register_provider(self, provider: Provider[Any]) -> None:
         """Make a provider known to configuration, lookups and error texts."""
@@ -149,7 +160,9 @@ class TicketLensBot(commands.Bot):
             raise NotConfigured(provider.key, "not in a guild")
         credential: Credential | None = None
         if provider.scope is CredentialScope.MEMBER:
-            credential = await self.store.get_credential(guild_id, interaction.user.id, provider.key)
+            credential = await self.store.get_credential(
+                guild_id, interaction.user.id, provider.key
+            )
             if credential is None and is_staff:
                 credential = await self.store.get_credential(guild_id, None, provider.key)
         else:
@@ -169,7 +182,9 @@ class TicketLensBot(commands.Bot):
     async def on_ready(self) -> None:
         """Log once we are connected (ids only)."""
         user = self.user
-        log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
+        log.info(
+            "connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds)
+        )
 
     # -- the one error handler ----------------------------------------------------------
 

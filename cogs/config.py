@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import BadAnswer, CredentialsRejected, NotPermitted, RateLimited, UpstreamUnavailable
+from bot.errors import (
+    BadAnswer,
+    CredentialsRejected,
+    NotPermitted,
+    RateLimited,
+    UpstreamUnavailable,
+)
 from bot.providers.base import Credential, Provider
 from bot.render import render_error, render_notice
 from bot.respond import send_private
@@ -33,13 +39,18 @@ class CredentialModal(discord.ui.Modal):
 
     def __init__(self, bot: TicketLensBot, provider: Provider[Any]) -> None:
         # Discord caps modal titles at 45 characters.
-        super().__init__(title=f"{provider.label} credentials"[:45], timeout=MODAL_TIMEOUT_S)
+        super().__init__(
+            title=f"{provider.label} credentials"[:45],
+            timeout=MODAL_TIMEOUT_S,
+            custom_id=f"ticketlens:config:{provider.key}",
+        )
         self.bot = bot
         self.provider = provider
         self.inputs: dict[str, discord.ui.TextInput[CredentialModal]] = {}
         for field in provider.credential_fields:
             text_input: discord.ui.TextInput[CredentialModal] = discord.ui.TextInput(
                 label=field.label[:45],
+                custom_id=field.key,
                 required=field.required,
                 max_length=field.max_length,
                 placeholder=field.placeholder,
@@ -51,7 +62,7 @@ class CredentialModal(discord.ui.Modal):
         """What was typed; surrounding spaces are a paste artefact no key or URL contains."""
         return {key: item.value.strip() for key, item in self.inputs.items() if item.value.strip()}
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction) -> None:
         """Check the credential with the provider, then store it encrypted."""
         provider = self.provider
         credential = self.values()
@@ -77,9 +88,7 @@ class CredentialModal(discord.ui.Modal):
         )
         if warning:
             text = f"{provider.label} credentials were stored encrypted. {warning}"
-        await interaction.followup.send(
-            embed=render_notice("Saved", text), ephemeral=True
-        )
+        await interaction.followup.send(embed=render_notice("Saved", text), ephemeral=True)
 
     async def _check(
         self, interaction: discord.Interaction, credential: Credential
@@ -100,9 +109,7 @@ class CredentialModal(discord.ui.Modal):
             )
             if advice:
                 text = f"{text}\n{advice}"
-            await interaction.followup.send(
-                embed=render_error("Not saved", text), ephemeral=True
-            )
+            await interaction.followup.send(embed=render_error("Not saved", text), ephemeral=True)
             return False, ""
         except (UpstreamUnavailable, RateLimited, BadAnswer):
             return True, (
@@ -178,7 +185,9 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             if removed
             else f"No {chosen.label} credentials were stored for this server."
         )
-        await send_private(interaction, render_notice("Removed" if removed else "Nothing to remove", text))
+        await send_private(
+            interaction, render_notice("Removed" if removed else "Nothing to remove", text)
+        )
 
     @group.command(name="show", description="Which providers are set up here, by whom and when.")
     async def show(interaction: discord.Interaction) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from bot.http import Fetcher, make_session
 from bot.redact import Redactor
+from tests.e2e.conftest import fake_discord  # noqa: F401  (the loopback Discord, for command tests)
 from tests.fakes.retroachievements import FakeRetroAchievements
 
 

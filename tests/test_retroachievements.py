@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.errors import BadAnswer, CredentialsRejected, RateLimited, TicketNotFound, UpstreamUnavailable
+from bot.errors import (
+    BadAnswer,
+    CredentialsRejected,
+    RateLimited,
+    TicketNotFound,
+    UpstreamUnavailable,
+)
 from bot.http import Fetcher, make_session
 from bot.redact import Redactor
 from cogs.retroachievements._client import RetroAchievements, RetroSettings

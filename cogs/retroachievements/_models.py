@@ -65,8 +65,6 @@ class RaTicket(BaseModel):
     reported_by: str | None = _both("ReportedBy", "reportedBy")
     resolved_at: RaTime = _both("ResolvedAt", "resolvedAt")
     resolved_by: str | None = _both("ResolvedBy", "resolvedBy")
-    report_state_description: str | None = _both(
-        "ReportStateDescription", "reportStateDescription"
-    )
+    report_state_description: str | None = _both("ReportStateDescription", "reportStateDescription")
     report_type_description: str | None = _both("ReportTypeDescription", "reportTypeDescription")
     url: str | None = _both("URL", "url")

@@ -106,7 +106,9 @@ class FakeRetroAchievements:
             return _json(
                 {
                     "message": "Unauthenticated.",
-                    "errors": [{"status": "401", "code": "unauthorized", "title": "Unauthenticated."}],
+                    "errors": [
+                        {"status": "401", "code": "unauthorized", "title": "Unauthenticated."}
+                    ],
                 },
                 status=401,
             )
