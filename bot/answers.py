@@ -13,6 +13,7 @@ from bot.errors import (
     BadInput,
     CredentialsRejected,
     NotConfigured,
+    NotLinked,
     NotPermitted,
     PolicyRefusal,
     RateLimited,
@@ -50,6 +51,12 @@ def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
     if isinstance(error, PolicyRefusal):
         title, text = STAFF_ONLY if error.detail == "staff_only" else PUBLIC_NOT_ALLOWED
         return title, text.format(label=label)
+    if isinstance(error, NotLinked):
+        return (
+            f"Link your {label} account",
+            f"{label} tickets are read with your own API key, so only tickets of your account "
+            f"are shown. Link it with `/ticketaccount link provider:{key}`.",
+        )
     if isinstance(error, NotConfigured):
         return (
             f"{label} isn't set up here",

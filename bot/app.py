@@ -15,6 +15,7 @@ import json
 import logging
 import pkgutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import discord
@@ -24,7 +25,7 @@ from pydantic_settings import BaseSettings
 
 import cogs
 from bot import answers
-from bot.errors import NotConfigured, TicketLensError
+from bot.errors import NotConfigured, NotLinked, TicketLensError
 from bot.http import Fetcher
 from bot.providers.base import Credential, CredentialScope, Provider
 from bot.redact import Redactor
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseSettings)
 
+#: Guild setting holding the staff role id.
+STAFF_ROLE = "staff_role"
+
 
 def discover_extensions() -> list[str]:
     """Every extension under `cogs/`: provider packages first, then core modules."""
@@ -47,6 +51,15 @@ def discover_extensions() -> list[str]:
             continue
         (packages if info.ispkg else modules).append(info.name)
     return sorted(packages) + sorted(modules)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredential:
+    """A decrypted credential and whose it is."""
+
+    values: Credential
+    shared: bool
+    """True when a member-scoped provider is used with the guild's shared credential."""
 
 
 def _qualname(cls: type) -> str:
@@ -148,29 +161,48 @@ class TicketLensBot(commands.Bot):
     # -- credentials and staff -------------------------------------------------------
 
     async def is_staff(self, interaction: discord.Interaction) -> bool:
-        """Staff: members with Manage Server (resolved by Discord for this channel)."""
-        return interaction.permissions.manage_guild
+        """Staff: members with Manage Server, or the role set with `/ticketconfig staffrole`."""
+        if interaction.permissions.manage_guild:
+            return True
+        member = interaction.user
+        if interaction.guild_id is None or not isinstance(member, discord.Member):
+            return False
+        role_id = await self.store.get_guild_setting(interaction.guild_id, STAFF_ROLE)
+        # The interaction carries the member's role ids, so no member cache or intent is needed.
+        return role_id is not None and any(str(role.id) == role_id for role in member.roles)
 
     async def credential_for(
         self, interaction: discord.Interaction, provider: Provider[Any], *, is_staff: bool
-    ) -> Credential:
-        """The credential this member may use with `provider` here, or NotConfigured."""
+    ) -> ResolvedCredential:
+        """
+        The credential this member may use with `provider` here, or NotConfigured.
+
+        Owner-scoped providers: the member's own linked credential first; the guild's shared
+        one only for staff (it reads the team account's tickets, not the member's).
+        """
         guild_id = interaction.guild_id
         if guild_id is None:
             raise NotConfigured(provider.key, "not in a guild")
-        credential: Credential | None = None
         if provider.scope is CredentialScope.MEMBER:
-            credential = await self.store.get_credential(
-                guild_id, interaction.user.id, provider.key
+            own = await self.store.get_credential(guild_id, interaction.user.id, provider.key)
+            if own is not None:
+                return self._resolved(provider, own, shared=False)
+            shared = (
+                await self.store.get_credential(guild_id, None, provider.key) if is_staff else None
             )
-            if credential is None and is_staff:
-                credential = await self.store.get_credential(guild_id, None, provider.key)
-        else:
-            credential = await self.store.get_credential(guild_id, None, provider.key)
+            if shared is None:
+                raise NotLinked(provider.key)
+            return self._resolved(provider, shared, shared=True)
+        credential = await self.store.get_credential(guild_id, None, provider.key)
         if credential is None:
             raise NotConfigured(provider.key)
-        self.redactor.add(*provider.secrets_of(credential))
-        return credential
+        return self._resolved(provider, credential, shared=False)
+
+    def _resolved(
+        self, provider: Provider[Any], values: Credential, *, shared: bool
+    ) -> ResolvedCredential:
+        self.redactor.add(*provider.secrets_of(values))
+        return ResolvedCredential(values, shared=shared)
 
     # -- events ------------------------------------------------------------------------
 

@@ -26,6 +26,10 @@ class NotConfigured(TicketLensError):
     """The guild (or member) has no credential stored for this provider."""
 
 
+class NotLinked(NotConfigured):
+    """An owner-scoped provider: the member has not linked their own credential."""
+
+
 class TicketNotFound(TicketLensError):
     """The provider says the ticket does not exist (or is not visible to this credential)."""
 

@@ -17,9 +17,10 @@ import discord
 
 from bot.errors import PolicyRefusal
 from bot.http import fingerprint
+from bot.paging import PageTurner
 from bot.policy import Viewer, decide, redact
 from bot.providers.base import Provider
-from bot.render import render_ticket
+from bot.render import render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
 
 if TYPE_CHECKING:
@@ -45,20 +46,35 @@ async def run_lookup(
     decision = decide(provider.visibility, viewer, public_requested=public)
     if not decision.allowed:
         raise PolicyRefusal(provider.key, decision.refusal or "")
-    credential = await bot.credential_for(interaction, provider, is_staff=viewer.is_staff)
-    cache_key = (provider.key, fingerprint(*(f"{k}={v}" for k, v in sorted(credential.items()))), ref)
+    resolved = await bot.credential_for(interaction, provider, is_staff=viewer.is_staff)
+    credential = resolved.values
+    cache_key = (
+        provider.key,
+        fingerprint(*(f"{k}={v}" for k, v in sorted(credential.items()))),
+        ref,
+    )
 
-    async def fetch_and_render() -> list[discord.Embed]:
+    async def fetch_and_render() -> list[list[discord.Embed]]:
         view = await bot.fetcher.cached(cache_key, lambda: provider.fetch(credential, ref))
-        return render_ticket(redact(view, decision.audience))
+        if resolved.shared:
+            footer = view.footer or f"{view.provider_label} · {view.ticket_id}"
+            view = view.model_copy(
+                update={"footer": f"{footer} · seen with this server's shared team account"}
+            )
+        return render_pages(redact(view, decision.audience))
 
     task = asyncio.ensure_future(fetch_and_render())
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
     try:
-        embeds = await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
+        pages = await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
     except TimeoutError:
         await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
         if not decision.ephemeral:
             interaction.extras[PUBLIC_PLACEHOLDER] = True
-        embeds = await task
-    await send_embeds(interaction, embeds, ephemeral=decision.ephemeral)
+        pages = await task
+    if len(pages) == 1:
+        await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
+        return
+    turner = PageTurner(pages, invoker_id=interaction.user.id)
+    turner.origin = interaction
+    await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)

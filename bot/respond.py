@@ -42,11 +42,20 @@ async def send_private(interaction: discord.Interaction, embed: discord.Embed) -
 
 
 async def send_embeds(
-    interaction: discord.Interaction, embeds: list[discord.Embed], *, ephemeral: bool
+    interaction: discord.Interaction,
+    embeds: list[discord.Embed],
+    *,
+    ephemeral: bool,
+    view: discord.ui.View | None = None,
 ) -> None:
     """Send the final answer: directly if we are in time, else by editing the deferral."""
     if interaction.response.is_done():
-        await interaction.edit_original_response(embeds=embeds)
+        if view is None:
+            await interaction.edit_original_response(embeds=embeds)
+        else:
+            await interaction.edit_original_response(embeds=embeds, view=view)
         interaction.extras.pop(PUBLIC_PLACEHOLDER, None)
-    else:
+    elif view is None:
         await interaction.response.send_message(embeds=embeds, ephemeral=ephemeral)
+    else:
+        await interaction.response.send_message(embeds=embeds, ephemeral=ephemeral, view=view)

@@ -116,6 +116,14 @@ class Store(Protocol):
         """Delete every credential a member linked in a guild; how many there were."""
         ...
 
+    async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
+        """A guild's (non-secret) setting, None if unset."""
+        ...
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: str | None) -> None:
+        """Set a guild's setting; None clears it."""
+        ...
+
     async def get_meta(self, key: str) -> str | None:
         """A bot setting, None if unset."""
         ...
@@ -360,6 +368,7 @@ class SqliteStore:
     async def forget_guild(self, guild_id: int) -> int:
         """Delete every credential of a guild; how many there were."""
         _check_id("guild_id", guild_id)
+        await self._delete("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
         return await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
@@ -368,6 +377,29 @@ class SqliteStore:
         return await self._delete(
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ?",
             (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
+        )
+
+    async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
+        """A guild's (non-secret) setting, None if unset."""
+        async with self._conn.execute(
+            "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?",
+            (_check_id("guild_id", guild_id), key),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: str | None) -> None:
+        """Set a guild's setting; None clears it."""
+        _check_id("guild_id", guild_id)
+        if value is None:
+            await self._delete(
+                "DELETE FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
+            )
+            return
+        await self._conn.execute(
+            "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (guild_id, key) DO UPDATE SET value = excluded.value",
+            (guild_id, key, value),
         )
 
     async def get_meta(self, key: str) -> str | None:

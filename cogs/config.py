@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.app import STAFF_ROLE
 from bot.errors import (
     BadAnswer,
     CredentialsRejected,
@@ -189,6 +190,30 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             interaction, render_notice("Removed" if removed else "Nothing to remove", text)
         )
 
+    @group.command(
+        name="staffrole",
+        description="Set the role whose members count as staff (no role: clear it).",
+    )
+    @app_commands.describe(role="Members with this role may see staff-only tickets and notes.")
+    async def staffrole(interaction: discord.Interaction, role: discord.Role | None = None) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        await bot.store.set_guild_setting(
+            interaction.guild_id, STAFF_ROLE, str(role.id) if role else None
+        )
+        log.info(
+            "staff role %s for guild %s by user %s",
+            role.id if role else "cleared",
+            interaction.guild_id,
+            interaction.user.id,
+        )
+        text = (
+            f"Members with {role.mention} now count as staff, as do members with **Manage Server**."
+            if role
+            else "The staff role was cleared: only members with **Manage Server** count as staff."
+        )
+        embed = discord.Embed(title="Staff role", description=text, colour=0x5865F2)
+        await send_private(interaction, embed)
+
     @group.command(name="show", description="Which providers are set up here, by whom and when.")
     async def show(interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
@@ -205,6 +230,12 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             if members:
                 status += f"; {members} member(s) linked their own"
             lines.append(f"**{provider.label}**: {status}")
+        role_id = await bot.store.get_guild_setting(interaction.guild_id, STAFF_ROLE)
+        lines.append(
+            f"**Staff**: Manage Server and <@&{role_id}>"
+            if role_id
+            else "**Staff**: members with Manage Server (`/ticketconfig staffrole` adds a role)"
+        )
         # Built here, not with render_notice: the text is ours and the set_by mentions should
         # render as names (allowed mentions are none, so they never ping).
         embed = discord.Embed(

@@ -13,20 +13,15 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.app import TicketLensBot
-from bot.crypto import Sealer, load_or_create_key
-from bot.http import Fetcher, make_session
-from bot.redact import Redactor
-from bot.settings import Settings
-from bot.store import SqliteStore
 from cogs.retroachievements._client import RetroSettings
-from tests.e2e.conftest import FAKE_TOKEN, GUILD_ID
-from tests.e2e.fake_discord import MANAGE_GUILD, FakeDiscord, pointed_at
+from tests.e2e.conftest import GUILD_ID
+from tests.e2e.fake_discord import MANAGE_GUILD, FakeDiscord
 from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
+from tests.harness import all_text, embeds_of, running_bot
 
 RA = "retroachievements"
 GOOD = {"username": "mod", "api_key": "good-key"}
@@ -34,62 +29,25 @@ MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>")
 
 
 @asynccontextmanager
-async def running_bot(
+async def ra_bot(
     fake_discord: FakeDiscord, fake_ra: FakeRetroAchievements, data: Path
 ) -> AsyncIterator[TicketLensBot]:
-    """Start the real bot on `data` and stop it afterwards."""
-    settings = Settings(
-        DISCORD_TOKEN=FAKE_TOKEN,
-        DATABASE_URL=f"sqlite:///{data}/ticketlens.db",
-        DATA_DIR=str(data),
-    )
-    key = load_or_create_key(None, settings.key_file)
-    store = await SqliteStore.open(settings.sqlite_path, Sealer(key))
-    with pointed_at(fake_discord.url):
-        async with make_session(5.0) as session:
-            redactor = Redactor()
-            bot = TicketLensBot(
-                settings=settings,
-                store=store,
-                fetcher=Fetcher(session, redactor=redactor, wait_initial_s=0.01),
-                redactor=redactor,
-                sections={RetroSettings: RetroSettings(base_url=fake_ra.url, rate_per_s=100)},
-                guild_ready_timeout=0.05,
-            )
-            task = asyncio.create_task(bot.start(FAKE_TOKEN))
-            try:
-                await asyncio.wait_for(bot.wait_until_ready(), 10)
-                yield bot
-            finally:
-                await bot.close()
-                await task
-                await store.close()
+    """The real bot with RetroAchievements pointed at the fake."""
+    section = RetroSettings(base_url=fake_ra.url, rate_per_s=100)
+    async with running_bot(fake_discord, data, sections={RetroSettings: section}) as bot:
+        yield bot
 
 
 @pytest.fixture
 async def bot(fake_discord, fake_ra, tmp_path) -> AsyncIterator[TicketLensBot]:
     """A running bot with an empty store."""
-    async with running_bot(fake_discord, fake_ra, tmp_path) as running:
+    async with ra_bot(fake_discord, fake_ra, tmp_path) as running:
         yield running
 
 
 async def configure(bot: TicketLensBot, credential: dict[str, str] = GOOD) -> None:
     """Store RetroAchievements credentials for the test guild (as /ticketconfig would)."""
     await bot.store.put_credential(GUILD_ID, None, RA, credential, set_by=1)
-
-
-def embeds_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((payload.get("data") or payload).get("embeds") or [])
-
-
-def all_text(embeds: list[dict[str, Any]]) -> str:
-    parts: list[str] = []
-    for embed in embeds:
-        parts += [embed.get("title", ""), embed.get("description", "")]
-        parts += [embed.get("footer", {}).get("text", ""), embed.get("author", {}).get("name", "")]
-        for field in embed.get("fields", []):
-            parts += [field["name"], field["value"]]
-    return "\n".join(parts)
 
 
 async def test_config_set_opens_form_and_stores_checked_credentials(bot, fake_discord, fake_ra):
@@ -303,10 +261,10 @@ async def test_guild_removal_forgets_credentials_but_outage_does_not(bot, fake_d
 
 async def test_restart_keeps_credentials_and_does_not_resync(fake_discord, fake_ra, tmp_path):
     """A restart with the same commands makes no second sync; credentials survive it."""
-    async with running_bot(fake_discord, fake_ra, tmp_path) as first:
+    async with ra_bot(fake_discord, fake_ra, tmp_path) as first:
         await configure(first)
         assert first.synced_this_start
-    async with running_bot(fake_discord, fake_ra, tmp_path) as second:
+    async with ra_bot(fake_discord, fake_ra, tmp_path) as second:
         assert not second.synced_this_start
         assert await second.store.get_credential(GUILD_ID, None, RA) == GOOD
     assert len(fake_discord.find("PUT", r"/applications/\d+/commands")) == 1
