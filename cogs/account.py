@@ -1,0 +1,197 @@
+"""
+`/ticketaccount`: link, unlink and show a member's own key for owner-scoped providers.
+
+Owner-scoped providers (scope MEMBER, e.g. TeamBattles) read only the tickets of the key's
+owner, so a key stands for its owner. Any member may link their own key in a server: it is
+checked with the provider first, stored encrypted and bound to (server, member), used only for
+that member's own lookups, never shown back, and deleted at once by `unlink`. Every answer is
+ephemeral.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import (
+    BadAnswer,
+    BadInput,
+    CredentialsRejected,
+    NotPermitted,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from bot.providers.base import Credential, CredentialScope, Provider
+from bot.render import render_error, render_notice
+from bot.respond import send_private
+from cogs.config import CredentialModal
+
+if TYPE_CHECKING:
+    from bot.app import TicketLensBot
+
+log = logging.getLogger(__name__)
+
+
+def member_providers(bot: TicketLensBot) -> list[Provider[Any]]:
+    """Providers whose members link their own credential, by label."""
+    return sorted(
+        (p for p in bot.providers.values() if p.scope is CredentialScope.MEMBER),
+        key=lambda p: p.label.lower(),
+    )
+
+
+class AccountModal(CredentialModal):
+    """The provider's credential form, stored for the member who submits it."""
+
+    def __init__(self, bot: TicketLensBot, provider: Provider[Any]) -> None:
+        super().__init__(bot, provider)
+        # Discord caps modal titles at 45 characters.
+        self.title = f"Link your {provider.label} account"[:45]
+        self.custom_id = f"ticketlens:account:{provider.key}"
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Check the key with the provider, then store it encrypted for this member only."""
+        provider = self.provider
+        credential = self.values()
+        self.bot.redactor.add(*provider.secrets_of(credential))
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        accepted, warning = await self._check_link(interaction, credential)
+        if not accepted:
+            return
+        user_id = interaction.user.id
+        await self.bot.store.put_credential(
+            guild_id, user_id, provider.key, credential, set_by=user_id
+        )
+        log.info("%s key linked by member %s in guild %s", provider.key, user_id, guild_id)
+        text = (
+            f"Your {provider.label} key was checked and stored encrypted for this server. Only "
+            f"you can use it: `/ticket {provider.key}` now shows your own tickets. "
+            f"`/ticketaccount unlink provider:{provider.key}` deletes it."
+        )
+        if warning:
+            text = (
+                f"Your {provider.label} key was stored encrypted for this server; only you can "
+                f"use it. {warning}"
+            )
+        await interaction.followup.send(embed=render_notice("Linked", text), ephemeral=True)
+
+    async def _check_link(
+        self, interaction: discord.Interaction, credential: Credential
+    ) -> tuple[bool, str]:
+        """
+        Verify with the provider: (False, _) rejected, the member was told, nothing stored;
+        (True, warning) could not check now: stored anyway, so nothing typed is lost.
+        """
+        provider = self.provider
+        try:
+            await provider.verify(credential)
+        except (CredentialsRejected, NotPermitted, BadInput) as exc:
+            reason = f" ({exc.detail})" if exc.detail else ""
+            text = (
+                f"{provider.label} did not accept this key{reason}, so nothing was stored. "
+                f"Check it and run `/ticketaccount link provider:{provider.key}` again."
+            )
+            advice = provider.explain(exc)
+            if advice:
+                text = f"{text}\n{advice}"
+            await interaction.followup.send(embed=render_error("Not linked", text), ephemeral=True)
+            return False, ""
+        except (UpstreamUnavailable, RateLimited, BadAnswer):
+            return True, (
+                f"{provider.label} could not be reached to check it just now; "
+                "a lookup will tell if it works."
+            )
+        return True, ""
+
+
+def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_commands.Group:
+    """The `/ticketaccount` group over the owner-scoped `providers`."""
+    group = app_commands.Group(
+        name="ticketaccount",
+        description="Link your own account of a ticket system (only you can use it).",
+        guild_only=True,
+    )
+    by_key = {p.key: p for p in providers}
+    choices = [app_commands.Choice(name=p.label, value=p.key) for p in providers]
+
+    async def unknown(interaction: discord.Interaction, key: str) -> None:
+        # Discord only offers the choices, but a client can send any value.
+        await send_private(
+            interaction,
+            render_error("Not available", f"`{key}` has no personal accounts to link."),
+        )
+
+    @group.command(name="link", description="Link your own account's key (opens a form).")
+    @app_commands.describe(provider="Which system your key is for.")
+    @app_commands.choices(provider=choices)
+    async def link(interaction: discord.Interaction, provider: str) -> None:
+        chosen = by_key.get(provider)
+        if chosen is None:
+            await unknown(interaction, provider)
+            return
+        await interaction.response.send_modal(AccountModal(bot, chosen))
+
+    @group.command(name="unlink", description="Delete your own key for a system, at once.")
+    @app_commands.describe(provider="Which system's key to delete.")
+    @app_commands.choices(provider=choices)
+    async def unlink(interaction: discord.Interaction, provider: str) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        chosen = by_key.get(provider)
+        if chosen is None:
+            await unknown(interaction, provider)
+            return
+        user_id = interaction.user.id
+        removed = await bot.store.delete_credential(interaction.guild_id, user_id, chosen.key)
+        log.info(
+            "%s key unlinked=%s by member %s in guild %s",
+            chosen.key,
+            removed,
+            user_id,
+            interaction.guild_id,
+        )
+        if removed:
+            title = "Unlinked"
+            text = (
+                f"Your {chosen.label} key was deleted from TicketLens for this server. It still "
+                f"exists on {chosen.label}: revoke it there if you no longer use it."
+            )
+        else:
+            title = "Nothing to unlink"
+            text = f"You have no {chosen.label} key linked on this server."
+        await send_private(interaction, render_notice(title, text))
+
+    @group.command(name="show", description="Which of your own accounts are linked here.")
+    async def show(interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        stored = await bot.store.list_credentials(interaction.guild_id)
+        mine = {c.provider: c for c in stored if c.user_id == interaction.user.id}
+        shared = {c.provider for c in stored if c.user_id is None}
+        lines = []
+        for provider in providers:
+            info = mine.get(provider.key)
+            if info is not None:
+                status = (
+                    f"linked <t:{int(info.set_at.timestamp())}:R>, used only for you "
+                    f"(`/ticketaccount unlink provider:{provider.key}` deletes it)"
+                )
+            else:
+                status = f"not linked (`/ticketaccount link provider:{provider.key}`)"
+            if provider.key in shared:
+                status += "; this server also has a shared team key, for staff only"
+            lines.append(f"**{provider.label}**: {status}")
+        await send_private(interaction, render_notice("Your linked accounts", "\n".join(lines)))
+
+    return group
+
+
+async def setup(bot: TicketLensBot) -> None:
+    """Add `/ticketaccount` (after every provider registered) when a provider needs it."""
+    providers = member_providers(bot)
+    if providers:
+        bot.tree.add_command(build_group(bot, providers))

@@ -1,0 +1,156 @@
+"""
+series.hr's `GET /tickets/get/{ticketId}` answer.
+
+The envelope is `{success, data:{Ticket}}` or `{success:false, error:{code, message}}`. The docs
+show one example ticket; much is undocumented (see shared/providers/serieshr-notes.md), so every
+field but the ids is optional and loosely typed: user ids are integers on the ticket pages but
+strings elsewhere, `ClaimedBy` on an unclaimed ticket may be null, 0 or missing, system messages
+have an undocumented `Type` and `Author`, and a timestamp we cannot read is shown as unknown
+rather than failing the whole ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _time(value: Any) -> datetime | None:
+    """ISO 8601 (the docs' `2025-01-15T10:30:00.000Z`), or epoch seconds/milliseconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _user_id(value: Any) -> str | None:
+    """A Roblox user id as text (integers on tickets, strings elsewhere); 0/empty is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | str):
+        text = str(int(value)) if isinstance(value, float) else str(value).strip()
+        return None if text in ("", "0") else text
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def _user_obj(value: Any) -> Any:
+    """A user object; a bare id (or anything else) becomes one with only the id."""
+    if value is None or isinstance(value, dict):
+        return value
+    return {"UserId": value}
+
+
+def _dict_or_none(value: Any) -> Any:
+    return value if isinstance(value, dict) else None
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no")
+    return bool(value)
+
+
+Time = Annotated[datetime | None, BeforeValidator(_time)]
+UserId = Annotated[str | None, BeforeValidator(_user_id)]
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SrUser(_Loose):
+    """`Author` / `ClaimedByUser`: Roblox identities (names may be missing)."""
+
+    user_id: UserId = Field(None, validation_alias=AliasChoices("UserId", "userId"))
+    username: Text = Field(None, validation_alias=AliasChoices("Username", "username"))
+    display_name: Text = Field(None, validation_alias=AliasChoices("DisplayName", "displayName"))
+
+
+class SrMessage(_Loose):
+    """One entry of the `Content` map."""
+
+    content: Text = Field(None, validation_alias=AliasChoices("Content", "content"))
+    author: UserId = Field(None, validation_alias=AliasChoices("Author", "author"))
+    type: Text = Field(None, validation_alias=AliasChoices("Type", "type"))
+    timestamp: Time = Field(None, validation_alias=AliasChoices("Timestamp", "timestamp"))
+
+
+def _messages(value: Any) -> Any:
+    """`Content` is a map keyed by message id; a list (or nothing) is accepted too."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [{"key": str(key), **item} for key, item in value.items() if isinstance(item, dict)]
+    if isinstance(value, list):
+        return [
+            {"key": f"{index:08d}", **item}
+            for index, item in enumerate(value)
+            if isinstance(item, dict)
+        ]
+    return []
+
+
+class SrKeyedMessage(SrMessage):
+    """A message with the key it had in `Content` (the tie-breaker for equal timestamps)."""
+
+    key: str
+
+
+class SrTicket(_Loose):
+    """One ticket. `TicketId` or `_id` is required: an answer without either is not a ticket."""
+
+    mongo_id: Text = Field(None, validation_alias=AliasChoices("_id", "id"))
+    ticket_id: Text = Field(None, validation_alias=AliasChoices("TicketId", "ticketId"))
+    subject: Text = Field(None, validation_alias=AliasChoices("Subject", "subject"))
+    category: Text = Field(None, validation_alias=AliasChoices("Category", "category"))
+    department: Text = Field(None, validation_alias=AliasChoices("Department", "department"))
+    status: Text = Field(None, validation_alias=AliasChoices("Status", "status"))
+    priority: Text = Field(None, validation_alias=AliasChoices("Priority", "priority"))
+    author: Annotated[SrUser | None, BeforeValidator(_user_obj)] = Field(
+        None, validation_alias=AliasChoices("Author", "author")
+    )
+    messages: Annotated[list[SrKeyedMessage], BeforeValidator(_messages)] = Field(
+        default_factory=list, validation_alias=AliasChoices("Content", "content")
+    )
+    claimed_by: UserId = Field(None, validation_alias=AliasChoices("ClaimedBy", "claimedBy"))
+    claimed_by_user: Annotated[SrUser | None, BeforeValidator(_user_obj)] = Field(
+        None, validation_alias=AliasChoices("ClaimedByUser", "claimedByUser")
+    )
+    claimed_by_name: Text = Field(
+        None, validation_alias=AliasChoices("ClaimedByName", "claimedByName")
+    )
+    game_report: Annotated[bool | None, BeforeValidator(_flag)] = Field(
+        None, validation_alias=AliasChoices("GameReport", "gameReport")
+    )
+    game_data: Annotated[dict[str, Any] | None, BeforeValidator(_dict_or_none)] = Field(
+        None, validation_alias=AliasChoices("GameData", "gameData")
+    )
+    created_at: Time = Field(None, validation_alias=AliasChoices("CreatedAt", "createdAt"))
+    updated_at: Time = Field(None, validation_alias=AliasChoices("UpdatedAt", "updatedAt"))
+
+    @property
+    def shown_id(self) -> str | None:
+        """The id people use: the `TicketId`, else the object id."""
+        return self.ticket_id or self.mongo_id
