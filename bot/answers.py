@@ -3,7 +3,7 @@ The words users read when something did not work, in one place.
 
 Each typed error maps to a title and a text that says what to do next. Texts name commands
 and permissions, never a credential, URL or raw upstream body. A provider may add its own advice
-(`Provider.explain`), which replaces the generic "what to do" for that error.
+(`Provider.explain`), shown after the generic text.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from bot.errors import (
     BadAnswer,
     BadInput,
     CredentialsRejected,
+    LinkedKeyRejected,
     NotConfigured,
     NotLinked,
     NotPermitted,
@@ -67,6 +68,12 @@ def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
         return (
             "Ticket not found",
             f"{label} says ticket `{error.ticket_ref}` was not found. Check the id and try again.",
+        )
+    if isinstance(error, LinkedKeyRejected):
+        return (
+            f"{label} rejected your key",
+            f"{label} did not accept the key you linked{_reason(error)}. Link a new one with "
+            f"`/ticketaccount link provider:{key}`.",
         )
     if isinstance(error, CredentialsRejected):
         return (

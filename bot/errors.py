@@ -42,6 +42,10 @@ class CredentialsRejected(TicketLensError):
     """The provider refused the stored credential (bad key, revoked key)."""
 
 
+class LinkedKeyRejected(CredentialsRejected):
+    """A member's own linked credential was refused (not the guild's)."""
+
+
 class NotPermitted(TicketLensError):
     """The credential is valid but may not do this (plan, scope, IP allow-list, staff only)."""
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
-from bot.errors import PolicyRefusal
+from bot.errors import CredentialsRejected, LinkedKeyRejected, PolicyRefusal
 from bot.http import fingerprint
 from bot.paging import PageTurner
 from bot.policy import Viewer, decide, redact
-from bot.providers.base import Provider
+from bot.providers.base import CredentialScope, Provider
 from bot.render import render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
 
@@ -55,7 +55,13 @@ async def run_lookup(
     )
 
     async def fetch_and_render() -> list[list[discord.Embed]]:
-        view = await bot.fetcher.cached(cache_key, lambda: provider.fetch(credential, ref))
+        try:
+            view = await bot.fetcher.cached(cache_key, lambda: provider.fetch(credential, ref))
+        except CredentialsRejected as exc:
+            if provider.scope is CredentialScope.MEMBER and not resolved.shared:
+                # The fix is the member's own (`/ticketaccount link`), not an admin's.
+                raise LinkedKeyRejected(provider.key, exc.detail) from None
+            raise
         if resolved.shared:
             footer = view.footer or f"{view.provider_label} · {view.ticket_id}"
             view = view.model_copy(

@@ -177,3 +177,19 @@ async def test_config_set_stores_the_shared_team_key(bot, fake_discord, fake_tb)
     saved = all_text(embeds_of((await fake_discord.wait_for_followups(submit))[0]))
     assert "Saved" in saved
     assert await bot.store.get_credential(GUILD_ID, None, TB) == {"api_key": TEAM_KEY}
+
+
+async def test_a_revoked_linked_key_tells_the_member_to_link_again(bot, fake_discord, fake_tb):
+    """A member's own key rejected at lookup points them to /ticketaccount, not to admins."""
+    await bot.store.put_credential(
+        GUILD_ID, ALICE, TB, {"api_key": "tb_revoked_key_0000"}, set_by=ALICE
+    )
+    inter = await fake_discord.send_interaction(
+        f"ticket {TB}", {"id": TID}, permissions=0, user_id=ALICE
+    )
+    response = await fake_discord.wait_for_response(inter)
+    text = all_text(embeds_of(response.data))
+    assert response.ephemeral
+    assert "/ticketaccount link provider:teambattles" in text
+    assert "Manage Server" not in text
+    assert "tb_revoked_key_0000" not in text
