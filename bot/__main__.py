@@ -79,7 +79,12 @@ async def run(
         return EXIT_CONFIG
     try:
         async with make_session(settings.http_timeout_s) as session:
-            fetcher = Fetcher(session, redactor=redactor, cache_ttl_s=settings.cache_ttl_s)
+            fetcher = Fetcher(
+                session,
+                redactor=redactor,
+                cache_ttl_s=settings.cache_ttl_s,
+                allow_private_urls=settings.allow_private_urls,
+            )
             bot = TicketLensBot(
                 settings=settings,
                 store=store,
@@ -90,15 +95,18 @@ async def run(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
-            async with bot:
-                try:
-                    await bot.start(settings.discord_token.get_secret_value())
-                except discord.LoginFailure:
-                    _fail(
-                        "Discord rejected DISCORD_TOKEN (401 at login): copy the bot token "
-                        "again from the Developer Portal."
-                    )
-                    return EXIT_LOGIN
+            try:
+                async with bot:
+                    try:
+                        await bot.start(settings.discord_token.get_secret_value())
+                    except discord.LoginFailure:
+                        _fail(
+                            "Discord rejected DISCORD_TOKEN (401 at login): copy the bot token "
+                            "again from the Developer Portal."
+                        )
+                        return EXIT_LOGIN
+            finally:
+                await fetcher.close()
     finally:
         await store.close()
     return 0

@@ -6,6 +6,11 @@ what is safe to retry, and turns transport failures into `bot.errors` types whos
 URL and no aiohttp message (both may carry a credential in a query string). Everything the
 provider must interpret itself (2xx, 3xx, 4xx but 429) comes back as an `HttpAnswer`.
 `Fetcher.cached` caches and coalesces whole lookups.
+
+URLs a guild typed (a self-hosted ticket system) are sent with `untrusted_url=True`: https
+only, never redirected, and through a second session whose resolver refuses non-public
+addresses at connect time (`bot.netguard`); `Fetcher.check_url` applies the same rule when such
+a URL is saved. `allow_private_urls` (ALLOW_PRIVATE_URLS) lifts the address and https rules.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from typing import Any, Final, TypeVar, cast
 
 import aiohttp
 import stamina
+from aiohttp.abc import AbstractResolver
 from aiolimiter import AsyncLimiter
 from cachetools import LRUCache, TTLCache
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot import netguard
 from bot.errors import BadAnswer, BadInput, RateLimited, UpstreamUnavailable
 from bot.redact import Redactor
 
@@ -102,15 +109,25 @@ class HttpAnswer:
         return charset
 
 
-def make_session(timeout_s: float) -> aiohttp.ClientSession:
+def make_session(
+    timeout_s: float, *, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
     """
     The process's one HTTP session; create it inside the running event loop, close it on exit.
 
     Certificates are checked against the system trust store through OpenSSL's default paths,
     so `SSL_CERT_FILE`/`SSL_CERT_DIR` work for self-hosted systems behind a private CA.
+    `resolver` replaces aiohttp's (the guarded session for guild-supplied URLs passes a
+    `bot.netguard.GuardedResolver`).
     """
     timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
-    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+    return _new_session(timeout, resolver)
+
+
+def _new_session(
+    timeout: aiohttp.ClientTimeout, resolver: AbstractResolver | None
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(), resolver=resolver)
     return aiohttp.ClientSession(
         timeout=timeout, connector=connector, headers={"User-Agent": USER_AGENT}
     )
@@ -160,6 +177,17 @@ class _Failure(enum.Enum):
     CONNECTION = "connection failed"
     INVALID = "invalid HTTP answer"
     TOO_LARGE = "answer too large"
+
+
+#: What a refused guild-supplied URL reads like (after the reason from `bot.netguard`).
+_REFUSED_HINT: Final = (
+    "TicketLens only connects to https URLs of public addresses (the bot's operator can allow "
+    "private ones with ALLOW_PRIVATE_URLS)"
+)
+
+
+def _refused(provider: str, reason: str) -> BadInput:
+    return BadInput(provider, f"The URL was refused: {reason}. {_REFUSED_HINT}.")
 
 
 class _Transient(Exception):
@@ -213,7 +241,14 @@ class Fetcher:
         cache_size: int = 1024,
         limiter_slots: int = 10_000,
         max_body_bytes: int = MAX_BODY_BYTES,
+        allow_private_urls: bool = False,
+        untrusted_resolver: AbstractResolver | None = None,
     ) -> None:
+        """
+        `allow_private_urls` lifts the address and https rules for guild-supplied URLs;
+        `untrusted_resolver` is the name resolver behind their guard (tests inject one; by
+        default aiohttp's threaded resolver, i.e. the system's getaddrinfo).
+        """
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self._session = session
@@ -230,6 +265,52 @@ class Fetcher:
         )
         self._cache: TTLCache[Hashable, Any] = TTLCache(maxsize=cache_size, ttl=cache_ttl_s)
         self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
+        self.allow_private_urls = allow_private_urls
+        self._untrusted_resolver = untrusted_resolver
+        self._guarded: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        """Close what the fetcher opened itself (the guarded session); the caller's stays."""
+        if self._guarded is not None:
+            await self._guarded.close()
+            self._guarded = None
+
+    # -- guild-supplied URLs ---------------------------------------------------------------------
+
+    async def check_url(self, provider: str, url: str) -> None:
+        """
+        Check a guild-supplied URL before it is saved: `BadInput` with the reason if refused.
+
+        https, a host that resolves now, and only to public addresses (both rules lifted by
+        `allow_private_urls`). Requests check again at connect time.
+        """
+        try:
+            await netguard.check_url(
+                url, allow_private=self.allow_private_urls, resolver=self._untrusted_resolver
+            )
+        except netguard.UrlRefused as exc:
+            reason = exc.reason
+        else:
+            return
+        raise _refused(provider, reason)
+
+    def _session_for(self, provider: str, url: str, *, untrusted: bool) -> aiohttp.ClientSession:
+        if not untrusted or self.allow_private_urls:
+            if untrusted:
+                problem = netguard.url_problem(url, allow_private=True)
+                if problem is not None:
+                    raise _refused(provider, problem)
+            return self._session
+        problem = netguard.url_problem(url, allow_private=False)
+        if problem is not None:
+            raise _refused(provider, problem)
+        if self._guarded is None or self._guarded.closed:
+            # Its own connection pool and DNS cache: a connection or an address the main
+            # session obtained without the guard is never reused for a guild's URL.
+            self._guarded = _new_session(
+                self._session.timeout, netguard.GuardedResolver(self._untrusted_resolver)
+            )
+        return self._guarded
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -246,6 +327,7 @@ class Fetcher:
         data: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         follow_redirects: bool = False,
+        untrusted_url: bool = False,
     ) -> HttpAnswer:
         """
         Send one request and return its answer; raise only `bot.errors` types.
@@ -256,14 +338,22 @@ class Fetcher:
         per second for one (provider, rate_key); `rate_key` must not be a secret (see
         `fingerprint`). Redirects are not followed unless asked: a self-hosted URL must not
         lead us elsewhere with the credential.
+
+        `untrusted_url=True` marks a URL a guild supplied: it must be https and its host must
+        resolve to public addresses, checked when the connection is opened (`BadInput` if not;
+        see `bot.netguard`), and redirects are never followed.
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in _IDEMPOTENT_METHODS
         safe_url = _loggable_url(provider, url)
+        session = self._session_for(provider, url, untrusted=untrusted_url)
+        if untrusted_url:
+            follow_redirects = False
         limiter = self._limiter(provider, rate_key, rate_per_s)
         send = partial(
             self._attempt,
+            session,
             provider,
             method,
             url,
@@ -326,6 +416,7 @@ class Fetcher:
 
     async def _attempt(
         self,
+        session: aiohttp.ClientSession,
         provider: str,
         method: str,
         url: str,
@@ -342,7 +433,14 @@ class Fetcher:
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = await self._send(
-            method, url, params=params, headers=headers, data=data, follow=follow_redirects
+            session,
+            provider,
+            method,
+            url,
+            params=params,
+            headers=headers,
+            data=data,
+            follow=follow_redirects,
         )
         elapsed = loop.time() - started
         if _log.isEnabledFor(logging.DEBUG):
@@ -382,6 +480,8 @@ class Fetcher:
 
     async def _send(
         self,
+        session: aiohttp.ClientSession,
+        provider: str,
         method: str,
         url: str,
         *,
@@ -390,9 +490,14 @@ class Fetcher:
         data: Mapping[str, str] | None,
         follow: bool,
     ) -> HttpAnswer | _Failure:
-        """The answer, or what went wrong (never aiohttp's text: it holds the URL)."""
+        """
+        The answer, or what went wrong (never aiohttp's text: it holds the URL).
+
+        A guild-supplied URL whose host the guard refused raises `BadInput` (not retried).
+        """
+        refused: str | None = None
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
                 url,
                 params=params,
@@ -411,6 +516,10 @@ class Fetcher:
         # ServerTimeoutError and friends are TimeoutErrors too.
         except TimeoutError:
             return _Failure.TIMEOUT
+        except aiohttp.ClientConnectorDNSError as exc:
+            if not isinstance(exc.os_error, netguard.AddressRefused):
+                return _Failure.CONNECTION
+            refused = exc.os_error.reason
         # Before ClientConnectionError, which it subclasses: a bad certificate stays bad.
         except aiohttp.ClientSSLError:
             return _Failure.TLS
@@ -421,6 +530,8 @@ class Fetcher:
         except aiohttp.ClientError:
             # Unparseable status line or headers, too many redirects, invalid redirect URL.
             return _Failure.INVALID
+        # Raised outside the except blocks so no aiohttp exception (with the URL) is chained.
+        raise _refused(provider, refused)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes | None:
         limit = self._max_body_bytes

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
     cache_ttl_s: float = Field(30.0, alias="CACHE_TTL_S", ge=0, le=3600)
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+    allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
+    """Let guild-supplied URLs be plain http and point at private or loopback addresses."""
 
     @field_validator("discord_token")
     @classmethod

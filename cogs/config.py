@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.app import STAFF_ROLE
 from bot.errors import (
     BadAnswer,
+    BadInput,
     CredentialsRejected,
     NotPermitted,
     RateLimited,
@@ -107,6 +108,20 @@ class CredentialModal(discord.ui.Modal):
             text = (
                 f"{provider.label} did not accept these credentials{reason}, so nothing was "
                 f"stored. Check them and run `/ticketconfig set provider:{provider.key}` again."
+            )
+            if advice:
+                text = f"{text}\n{advice}"
+            await interaction.followup.send(embed=render_error("Not saved", text), ephemeral=True)
+            return False, ""
+        except BadInput as exc:
+            # What was typed cannot work (e.g. a URL the bot refuses to connect to).
+            advice = provider.explain(exc)
+            reason = exc.detail.strip() or "A value in the form is not valid."
+            if not reason.endswith((".", "!", "?")):
+                reason += "."
+            text = (
+                f"{reason} Nothing was stored; correct it and run "
+                f"`/ticketconfig set provider:{provider.key}` again."
             )
             if advice:
                 text = f"{text}\n{advice}"

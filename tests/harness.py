@@ -51,11 +51,17 @@ async def running_bot(
     with pointed_at(fake_discord.url):
         async with make_session(5.0) as session:
             redactor = Redactor()
-            options: dict[str, Any] = {"wait_initial_s": 0.01, **dict(fetcher_options or {})}
+            options: dict[str, Any] = {
+                "wait_initial_s": 0.01,
+                # As __main__ does: ALLOW_PRIVATE_URLS reaches the fetcher's URL guard.
+                "allow_private_urls": core.allow_private_urls,
+                **dict(fetcher_options or {}),
+            }
+            fetcher = Fetcher(session, redactor=redactor, **options)
             bot = TicketLensBot(
                 settings=core,
                 store=store,
-                fetcher=Fetcher(session, redactor=redactor, **options),
+                fetcher=fetcher,
                 redactor=redactor,
                 sections=sections,
                 guild_ready_timeout=0.05,
@@ -67,6 +73,7 @@ async def running_bot(
             finally:
                 await bot.close()
                 await task
+                await fetcher.close()
                 await store.close()
 
 
