@@ -48,7 +48,7 @@ def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
     """Title and text for a typed error from provider `label` (`key` for command names)."""
     configure = f"`/ticketconfig set provider:{key}`"
     if isinstance(error, BadInput):
-        return "Check the ticket id", error.detail
+        return "Can't look that up", error.detail
     if isinstance(error, PolicyRefusal):
         title, text = STAFF_ONLY if error.detail == "staff_only" else PUBLIC_NOT_ALLOWED
         return title, text.format(label=label)
@@ -85,8 +85,7 @@ def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
     if isinstance(error, NotPermitted):
         return (
             f"{label} refused this",
-            f"The stored credentials are valid but {label} does not allow this request"
-            f"{_reason(error)}.",
+            f"{label} did not allow this request{_reason(error)}.",
         )
     if isinstance(error, RateLimited):
         wait = (
@@ -103,8 +102,8 @@ def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
     if isinstance(error, BadAnswer):
         return (
             f"{label} sent something unexpected",
-            f"TicketLens could not read {label}'s answer. Try again later; if it keeps "
-            "happening, the bot's maintainers will want to know.",
+            f"TicketLens could not read {label}'s answer{_reason(error)}. Try again later; "
+            "if it keeps happening, the bot's maintainers will want to know.",
         )
     return UNEXPECTED
 

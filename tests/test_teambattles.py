@@ -269,5 +269,5 @@ async def test_bad_id_never_reaches_teambattles(bot, fake_discord, fake_tb):
     await link(bot, ALICE, ALICE_KEY)
     response, text = await look_up(fake_discord, ALICE, ticket_id="../tickets")
     assert response.ephemeral
-    assert "Check the ticket id" in text
+    assert "look that up" in text
     assert fake_tb.requests == []
