@@ -178,9 +178,8 @@ def report(
     print("Choices:")
     print("  - every lookup asks for a ticket id never asked before: the cache never answers")
     print(
-        f"  - RETROACHIEVEMENTS_RATE_PER_S={RATE_PER_S}: the highest the bot accepts (its setting "
-        "has le=1000, so 100000 is refused at start-up); its limiter then spaces one key's "
-        f"requests >= {1.1 / float(RATE_PER_S) * 1000:.1f} ms apart"
+        f"  - RETROACHIEVEMENTS_RATE_PER_S={RATE_PER_S}: all lookups share one key, and its "
+        f"limiter then spaces requests only >= {1.1 / float(RATE_PER_S) * 1000:.3f} ms apart"
     )
     print("  - LOG_LEVEL=WARNING, CACHE_TTL_S and everything else at their defaults")
     print(

@@ -45,8 +45,8 @@ DEADLINE_S = 3.0
 LOOKUP_TIMEOUT_S = 15.0
 START_TIMEOUT_S = 30.0
 UPSTREAM_DELAY_S = 0.05
-#: The highest RETROACHIEVEMENTS_RATE_PER_S the bot accepts (its setting has `le=1000`).
-RATE_PER_S = "1000"
+#: Far above any load the bench makes, so the per-key limiter never holds a lookup back.
+RATE_PER_S = "100000"
 
 #: Settings any subject reads: never inherited from the shell running the bench.
 _SETTINGS = re.compile(

@@ -83,6 +83,7 @@ async def run(
                 session,
                 redactor=redactor,
                 cache_ttl_s=settings.cache_ttl_s,
+                cache_size=settings.cache_size,
                 allow_private_urls=settings.allow_private_urls,
             )
             bot = TicketLensBot(

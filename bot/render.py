@@ -11,6 +11,7 @@ so sending never fails on size. The only masked link in the output is ours,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ _BARE_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _URL_SAFE_CHARS = "/?&=+,;:!$'*%~-._"
 
 
+# Small: thumbnails repeat (one badge per achievement), ticket URLs mostly do not.
+@functools.lru_cache(maxsize=256)
 def safe_url(url: str | None) -> str | None:
     """
     A well-formed http(s) URL rebuilt from `url`, or None when it is not one.

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
     cache_ttl_s: float = Field(30.0, alias="CACHE_TTL_S", ge=0, le=3600)
+    cache_size: int = Field(256, alias="CACHE_SIZE", ge=1, le=100_000)
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
     allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
     """Let guild-supplied URLs be plain http and point at private or loopback addresses."""
@@ -80,7 +81,7 @@ class ProviderSettings(BaseSettings):
 
     model_config = _ENV
 
-    rate_per_s: float = Field(5.0, gt=0, le=1000)
+    rate_per_s: float = Field(5.0, gt=0, le=100_000)
 
 
 def load_section(cls: type[S]) -> S:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosqlite
+from cachetools import LRUCache
 
 from bot.crypto import Sealer, SealError
 
@@ -219,6 +220,10 @@ def _parse_time(text: str) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+#: Rows kept in memory (sealed) for reads; a guild needs a handful.
+_READ_CACHE_SIZE = 20_000
+
+
 class SqliteStore:
     """`Store` on one SQLite file (WAL mode); open it with `SqliteStore.open`."""
 
@@ -226,6 +231,36 @@ class SqliteStore:
         self._conn = conn
         self._sealer = sealer
         self._path = path
+        # Every lookup reads a credential and the staff role: served from memory they cost no
+        # trip through aiosqlite's single worker thread (which queued lookups under load).
+        # This process is the only writer, so every write below invalidates what it touches;
+        # rows stay sealed in the cache, secrets are opened per call. `_writes` stops a read
+        # that raced a write from caching the value the write replaced.
+        self._reads: LRUCache[tuple[object, ...], object] = LRUCache(maxsize=_READ_CACHE_SIZE)
+        self._writes = 0
+
+    def _forget_guild_reads(self, guild_id: int) -> None:
+        # Writes are rare (admins configuring): dropping a whole guild's entries is simplest.
+        # Called before a write's first statement is queued, so no later read is answered from
+        # memory ahead of it (aiosqlite's queue keeps reads after it), and again after its
+        # last, for reads that ran between two of its statements.
+        self._writes += 1
+        for key in [k for k in self._reads if k[1] == guild_id]:
+            self._reads.pop(key, None)
+
+    async def _read_one(
+        self, key: tuple[object, ...], sql: str, params: tuple[object, ...]
+    ) -> object:
+        """The first column of one row (None if no row), through the read cache."""
+        if key in self._reads:
+            return self._reads[key]
+        writes = self._writes
+        async with self._conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        value = None if row is None else row[0]
+        if writes == self._writes:
+            self._reads[key] = value
+        return value
 
     @classmethod
     async def open(cls, path: Path, sealer: Sealer) -> SqliteStore:
@@ -303,6 +338,7 @@ class SqliteStore:
             raise TypeError("a credential maps str field keys to str values")
         plaintext = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
         sealed = self._sealer.seal(plaintext, guild_id=guild_id, user_id=user_id, provider=provider)
+        self._forget_guild_reads(guild_id)
         await self._conn.execute(
             "INSERT INTO credentials (guild_id, user_id, provider, secret, set_by, set_at)"
             " VALUES (?, ?, ?, ?, ?, ?)"
@@ -310,22 +346,29 @@ class SqliteStore:
             " secret = excluded.secret, set_by = excluded.set_by, set_at = excluded.set_at",
             (guild_id, user, provider, sealed, set_by, datetime.now(UTC).isoformat()),
         )
+        self._forget_guild_reads(guild_id)
 
     async def get_credential(
         self, guild_id: int, user_id: int | None, provider: str
     ) -> dict[str, str] | None:
         """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
         _check_id("guild_id", guild_id)
-        async with self._conn.execute(
+        user = _user_column(user_id)
+        sealed = await self._read_one(
+            ("credential", guild_id, user, _check_provider(provider)),
             "SELECT secret FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
-            (guild_id, _user_column(user_id), _check_provider(provider)),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+            (guild_id, user, provider),
+        )
+        if sealed is None:
             return None
+        if not isinstance(sealed, bytes):
+            raise CredentialUnreadable(guild_id, user_id, provider)
         try:
             plaintext = self._sealer.open(
-                bytes(row[0]), guild_id=guild_id, user_id=user_id, provider=provider
+                sealed,
+                guild_id=guild_id,
+                user_id=user_id,
+                provider=provider,
             )
             fields = json.loads(plaintext)
         except (SealError, ValueError, TypeError):
@@ -339,13 +382,13 @@ class SqliteStore:
     async def delete_credential(self, guild_id: int, user_id: int | None, provider: str) -> bool:
         """Delete one credential; whether there was one."""
         _check_id("guild_id", guild_id)
-        return (
-            await self._delete(
-                "DELETE FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
-                (guild_id, _user_column(user_id), _check_provider(provider)),
-            )
-            > 0
+        self._forget_guild_reads(guild_id)
+        deleted = await self._delete(
+            "DELETE FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
+            (guild_id, _user_column(user_id), _check_provider(provider)),
         )
+        self._forget_guild_reads(guild_id)
+        return deleted > 0
 
     async def list_credentials(self, guild_id: int) -> list[CredentialInfo]:
         """A guild's credentials, by provider then member (the guild's own first), no secrets."""
@@ -368,39 +411,48 @@ class SqliteStore:
     async def forget_guild(self, guild_id: int) -> int:
         """Delete every credential of a guild; how many there were."""
         _check_id("guild_id", guild_id)
+        self._forget_guild_reads(guild_id)
+        # Credentials first: a lookup queued behind this statement must already miss them.
+        deleted = await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
         await self._delete("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
-        return await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
+        self._forget_guild_reads(guild_id)
+        return deleted
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
         """Delete every credential a member linked in a guild; how many there were."""
         # _check_id refuses 0, so this can never reach the guild's own credentials.
-        return await self._delete(
+        self._forget_guild_reads(_check_id("guild_id", guild_id))
+        deleted = await self._delete(
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ?",
             (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
         )
+        self._forget_guild_reads(guild_id)
+        return deleted
 
     async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
         """A guild's (non-secret) setting, None if unset."""
-        async with self._conn.execute(
+        value = await self._read_one(
+            ("setting", _check_id("guild_id", guild_id), key),
             "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?",
-            (_check_id("guild_id", guild_id), key),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
+            (guild_id, key),
+        )
+        return None if value is None else str(value)
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str | None) -> None:
         """Set a guild's setting; None clears it."""
         _check_id("guild_id", guild_id)
+        self._forget_guild_reads(guild_id)
         if value is None:
             await self._delete(
                 "DELETE FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
             )
-            return
-        await self._conn.execute(
-            "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (guild_id, key) DO UPDATE SET value = excluded.value",
-            (guild_id, key, value),
-        )
+        else:
+            await self._conn.execute(
+                "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id, key) DO UPDATE SET value = excluded.value",
+                (guild_id, key, value),
+            )
+        self._forget_guild_reads(guild_id)
 
     async def get_meta(self, key: str) -> str | None:
         """A bot setting, None if unset."""

@@ -67,6 +67,8 @@ _LINE_START_RE = re.compile(
 )
 _FENCE_RE = re.compile(r"(?<!\\)```")
 # Three or more blank lines (whitespace-only lines count as blank).
+#: Any character one of `neutralise`'s rules starts from; text without one is left as it is.
+_NEEDS_WORK_RE = re.compile(r"[@<\]\[#>\-`\n\r\u2028\u2029\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _BLANK_LINES_RE = re.compile(r"\n(?:[ \t]*\n){3,}")
 
 # PLAIN input: markup-ish line breaks RetroAchievements and friends send in "plain" text.
@@ -235,6 +237,9 @@ def neutralise(text: str) -> str:
     to 2; control characters other than newline and tab go. Idempotent, and it leaves every
     other character of the text alone, so our own bold/italic/code survive.
     """
+    if not _NEEDS_WORK_RE.search(text):
+        # Most field values ("Open", a user name) hold nothing any rule below would touch.
+        return text
     text = _LINE_SEPARATOR_RE.sub("\n", text)
     text = _CONTROL_RE.sub("", text)
 

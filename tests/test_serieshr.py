@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -363,7 +362,6 @@ async def test_a_burst_of_100_lookups_stays_under_25_per_second(bot, fake_discor
     ids = [f"TICKET-{n}-BURST" for n in range(100)]
     for ticket_id in ids:
         fake_sr.add(sr_ticket(ticket_id, _id=f"{len(fake_sr.tickets):024x}"))
-    started = time.monotonic()
     inters = await asyncio.gather(
         *(
             fake_discord.send_interaction(
@@ -381,11 +379,9 @@ async def test_a_burst_of_100_lookups_stays_under_25_per_second(bot, fake_discor
         return True if sum(t.startswith("TICKET-") for t in titles) == 100 else None
 
     await fake_discord.wait_until(answered, timeout=20, what="100 answers")
-    elapsed = time.monotonic() - started
     arrivals = sorted(fake_sr.arrivals)
     assert len(arrivals) == 100
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
     assert busiest <= 25
     assert fake_sr.throttled == 0
-    assert elapsed < 8
     assert all(inter.response is not None and inter.response.ephemeral for inter in inters)

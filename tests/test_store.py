@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -272,5 +273,47 @@ async def test_reserved_and_invalid_ids_are_refused(db_path, key):
         with pytest.raises(ValueError, match="reserved"):
             await store.set_meta("key_check", "x")
         assert await store.get_credential(GUILD, None, "zendesk") == SECRET
+    finally:
+        await store.close()
+
+
+async def test_reads_follow_writes_through_the_read_cache(tmp_path):
+    """A cached credential or staff role never outlives its change or its guild's removal."""
+    store = await SqliteStore.open(tmp_path / "cache.db", Sealer(os.urandom(32)))
+    try:
+        await store.put_credential(1, None, "p", {"k": "old"}, set_by=9)
+        assert await store.get_credential(1, None, "p") == {"k": "old"}  # now cached
+        await store.put_credential(1, None, "p", {"k": "new"}, set_by=9)
+        assert await store.get_credential(1, None, "p") == {"k": "new"}
+        await store.set_guild_setting(1, "staff_role", "55")
+        assert await store.get_guild_setting(1, "staff_role") == "55"
+        await store.set_guild_setting(1, "staff_role", None)
+        assert await store.get_guild_setting(1, "staff_role") is None
+        await store.put_credential(1, 7, "p", {"k": "member"}, set_by=7)
+        assert await store.get_credential(1, 7, "p") == {"k": "member"}
+        await store.forget_member(1, 7)
+        assert await store.get_credential(1, 7, "p") is None
+        await store.delete_credential(1, None, "p")
+        assert await store.get_credential(1, None, "p") is None
+        await store.put_credential(1, None, "p", {"k": "again"}, set_by=9)
+        await store.set_guild_setting(1, "staff_role", "56")
+        assert await store.get_guild_setting(1, "staff_role") == "56"
+        await store.forget_guild(1)
+        assert await store.get_credential(1, None, "p") is None
+        assert await store.get_guild_setting(1, "staff_role") is None
+    finally:
+        await store.close()
+
+
+async def test_a_read_right_after_a_removal_starts_sees_it(tmp_path):
+    """A lookup arriving while the guild is being forgotten never gets the old credential."""
+    store = await SqliteStore.open(tmp_path / "order.db", Sealer(os.urandom(32)))
+    try:
+        await store.put_credential(1, None, "p", {"k": "v"}, set_by=9)
+        assert await store.get_credential(1, None, "p") == {"k": "v"}  # cached
+        removal = asyncio.ensure_future(store.forget_guild(1))
+        await asyncio.sleep(0)  # the removal has started: its first statement is queued
+        assert await store.get_credential(1, None, "p") is None
+        assert await removal == 1
     finally:
         await store.close()
