@@ -16,15 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import (
-    BadAnswer,
-    BadInput,
-    CredentialsRejected,
-    NotPermitted,
-    RateLimited,
-    UpstreamUnavailable,
-)
-from bot.providers.base import Credential, CredentialScope, Provider
+from bot.providers.base import CredentialScope, Provider
 from bot.render import render_error, render_notice
 from bot.respond import send_private
 from cogs.config import CredentialModal
@@ -52,62 +44,31 @@ class AccountModal(CredentialModal):
         self.title = f"Link your {provider.label} account"[:45]
         self.custom_id = f"ticketlens:account:{provider.key}"
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Check the key with the provider, then store it encrypted for this member only."""
-        provider = self.provider
-        credential = self.values()
-        self.bot.redactor.add(*provider.secrets_of(credential))
-        guild_id = interaction.guild_id
-        if guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        accepted, warning = await self._check_link(interaction, credential)
-        if not accepted:
-            return
-        user_id = interaction.user.id
-        await self.bot.store.put_credential(
-            guild_id, user_id, provider.key, credential, set_by=user_id
-        )
-        log.info("%s key linked by member %s in guild %s", provider.key, user_id, guild_id)
-        text = (
-            f"Your {provider.label} key was checked and stored encrypted for this server. Only "
-            f"you can use it: `/ticket {provider.key}` now shows your own tickets. "
-            f"`/ticketaccount unlink provider:{provider.key}` deletes it."
-        )
-        if warning:
-            text = (
-                f"Your {provider.label} key was stored encrypted for this server; only you can "
-                f"use it. {warning}"
-            )
-        await interaction.followup.send(embed=render_notice("Linked", text), ephemeral=True)
+    noun = "this key"
+    rejected_title = "Not linked"
+    saved_title = "Linked"
 
-    async def _check_link(
-        self, interaction: discord.Interaction, credential: Credential
-    ) -> tuple[bool, str]:
-        """
-        Verify with the provider: (False, _) rejected, the member was told, nothing stored;
-        (True, warning) could not check now: stored anyway, so nothing typed is lost.
-        """
-        provider = self.provider
-        try:
-            await provider.verify(credential)
-        except (CredentialsRejected, NotPermitted, BadInput) as exc:
-            reason = f" ({exc.detail})" if exc.detail else ""
-            text = (
-                f"{provider.label} did not accept this key{reason}, so nothing was stored. "
-                f"Check it and run `/ticketaccount link provider:{provider.key}` again."
+    def retry_command(self) -> str:
+        """The command that opens this form again."""
+        return f"`/ticketaccount link provider:{self.provider.key}`"
+
+    def owner(self, interaction: discord.Interaction) -> int | None:
+        """Anyone may link their own key; it is theirs alone."""
+        return interaction.user.id
+
+    def saved_text(self, warning: str) -> str:
+        """What the member reads once it is stored."""
+        label, key = self.provider.label, self.provider.key
+        if warning:
+            return (
+                f"Your {label} key was stored encrypted for this server; only you can use it. "
+                f"{warning}"
             )
-            advice = provider.explain(exc)
-            if advice:
-                text = f"{text}\n{advice}"
-            await interaction.followup.send(embed=render_error("Not linked", text), ephemeral=True)
-            return False, ""
-        except (UpstreamUnavailable, RateLimited, BadAnswer):
-            return True, (
-                f"{provider.label} could not be reached to check it just now; "
-                "a lookup will tell if it works."
-            )
-        return True, ""
+        return (
+            f"Your {label} key was checked and stored encrypted for this server. Only "
+            f"you can use it: `/ticket {key}` now shows your own tickets. "
+            f"`/ticketaccount unlink provider:{key}` deletes it."
+        )
 
 
 def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_commands.Group:

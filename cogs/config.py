@@ -64,72 +64,92 @@ class CredentialModal(discord.ui.Modal):
         """What was typed; surrounding spaces are a paste artefact no key or URL contains."""
         return {key: item.value.strip() for key, item in self.inputs.items() if item.value.strip()}
 
+    # What differs between the server's form and a member's own (cogs/account.py).
+    noun = "these credentials"
+    rejected_title = "Not saved"
+    saved_title = "Saved"
+
+    def retry_command(self) -> str:
+        """The command that opens this form again."""
+        return f"`/ticketconfig set provider:{self.provider.key}`"
+
+    def owner(self, interaction: discord.Interaction) -> int | None:
+        """Whose credential this is (None: the server's); refuses who may not set it."""
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return None
+
+    def saved_text(self, warning: str) -> str:
+        """What the member reads once it is stored."""
+        label, key = self.provider.label, self.provider.key
+        if warning:
+            return f"{label} credentials were stored encrypted. {warning}"
+        return (
+            f"{label} credentials were checked and stored encrypted. Try them with `/ticket {key}`."
+        )
+
     async def on_submit(self, interaction: discord.Interaction) -> None:
         """Check the credential with the provider, then store it encrypted."""
         provider = self.provider
         credential = self.values()
         self.bot.redactor.add(*provider.secrets_of(credential))
-        if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        owner = self.owner(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         accepted, warning = await self._check(interaction, credential)
         if not accepted:
             return
         await self.bot.store.put_credential(
-            interaction.guild_id, None, provider.key, credential, set_by=interaction.user.id
+            guild_id, owner, provider.key, credential, set_by=interaction.user.id
         )
         log.info(
-            "%s credentials saved for guild %s by user %s",
+            "%s credential stored for guild %s (owner %s) by user %s",
             provider.key,
-            interaction.guild_id,
+            guild_id,
+            owner if owner is not None else "the server",
             interaction.user.id,
         )
-        text = (
-            f"{provider.label} credentials were checked and stored encrypted. "
-            f"Try them with `/ticket {provider.key}`."
+        await interaction.followup.send(
+            embed=render_notice(self.saved_title, self.saved_text(warning)), ephemeral=True
         )
-        if warning:
-            text = f"{provider.label} credentials were stored encrypted. {warning}"
-        await interaction.followup.send(embed=render_notice("Saved", text), ephemeral=True)
 
     async def _check(
         self, interaction: discord.Interaction, credential: Credential
     ) -> tuple[bool, str]:
         """
-        Verify with the provider: (False, _) rejected, the admin was told, nothing stored;
+        Verify with the provider: (False, _) rejected, the member was told, nothing stored;
         (True, warning) could not check now: stored anyway, so nothing typed is lost.
         """
         provider = self.provider
         try:
             await provider.verify(credential)
-        except (CredentialsRejected, NotPermitted) as exc:
-            reason = f" ({exc.detail})" if exc.detail else ""
+        except (CredentialsRejected, NotPermitted, BadInput) as exc:
+            if isinstance(exc, BadInput):
+                # What was typed cannot work (e.g. a URL the bot refuses to connect to).
+                reason = exc.detail.strip() or "A value in the form is not valid."
+                if not reason.endswith((".", "!", "?")):
+                    reason += "."
+                text = (
+                    f"{reason} Nothing was stored; correct it and run {self.retry_command()} again."
+                )
+            else:
+                why = f" ({exc.detail})" if exc.detail else ""
+                text = (
+                    f"{provider.label} did not accept {self.noun}{why}, so nothing was stored. "
+                    f"Check and run {self.retry_command()} again."
+                )
             advice = provider.explain(exc)
-            text = (
-                f"{provider.label} did not accept these credentials{reason}, so nothing was "
-                f"stored. Check them and run `/ticketconfig set provider:{provider.key}` again."
-            )
             if advice:
                 text = f"{text}\n{advice}"
-            await interaction.followup.send(embed=render_error("Not saved", text), ephemeral=True)
-            return False, ""
-        except BadInput as exc:
-            # What was typed cannot work (e.g. a URL the bot refuses to connect to).
-            advice = provider.explain(exc)
-            reason = exc.detail.strip() or "A value in the form is not valid."
-            if not reason.endswith((".", "!", "?")):
-                reason += "."
-            text = (
-                f"{reason} Nothing was stored; correct it and run "
-                f"`/ticketconfig set provider:{provider.key}` again."
+            await interaction.followup.send(
+                embed=render_error(self.rejected_title, text), ephemeral=True
             )
-            if advice:
-                text = f"{text}\n{advice}"
-            await interaction.followup.send(embed=render_error("Not saved", text), ephemeral=True)
             return False, ""
         except (UpstreamUnavailable, RateLimited, BadAnswer):
             return True, (
-                f"{provider.label} could not be reached to check them just now; "
+                f"{provider.label} could not be reached to check {self.noun} just now; "
                 "a lookup will tell if they work."
             )
         return True, ""

@@ -44,7 +44,7 @@ class RetroSettings(ProviderSettings):
     model_config = SettingsConfigDict(env_prefix="RETROACHIEVEMENTS_")
 
     base_url: str = Field("https://retroachievements.org/API/", pattern=r"^https?://")
-    rate_per_s: float = Field(5.0, gt=0, le=1000)
+    rate_per_s: float = Field(5.0, gt=0, le=100_000)
 
 
 class RetroAchievements(Provider[int]):

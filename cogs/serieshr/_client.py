@@ -102,7 +102,7 @@ class SeriesHrSettings(ProviderSettings):
 
     base_url: str = Field("https://api.series.hr", pattern=r"^https?://")
     #: The documented limit: 25 requests per second per API key.
-    rate_per_s: float = Field(25.0, gt=0, le=1000)
+    rate_per_s: float = Field(25.0, gt=0, le=100_000)
 
 
 def parse_ref(text: str) -> str:

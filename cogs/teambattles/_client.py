@@ -116,7 +116,7 @@ class TeamBattlesSettings(ProviderSettings):
     base_url: str = Field("https://teambattles.gg/api/v1", pattern=r"^https?://")
     #: TeamBattles meters each key with a token bucket that depends on its developer plan (Free:
     #: bursts of 60, then 1/s); its 429s carry Retry-After, which the fetcher waits out.
-    rate_per_s: float = Field(5.0, gt=0, le=1000)
+    rate_per_s: float = Field(5.0, gt=0, le=100_000)
 
 
 def parse_ref(text: str) -> str:

@@ -101,7 +101,7 @@ class WhmcsSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="WHMCS_")
 
-    rate_per_s: float = Field(2.0, gt=0, le=1000)
+    rate_per_s: float = Field(2.0, gt=0, le=100_000)
 
 
 @dataclass(frozen=True, slots=True)
