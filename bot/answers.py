@@ -31,6 +31,12 @@ NEEDS_MANAGE_SERVER = (
     "Permission needed",
     "Only members with the **Manage Server** permission can change TicketLens settings.",
 )
+UNREADABLE_CREDENTIAL = (
+    "Stored credentials can't be read",
+    "The credentials stored for this lookup cannot be decrypted with this bot's key (they may "
+    "come from another installation). Enter them again: `/ticketconfig set` for the server's, "
+    "`/ticketaccount link` for your own.",
+)
 GUILD_ONLY = ("Servers only", "TicketLens commands work inside a server, not in direct messages.")
 STAFF_ONLY = (
     "Staff only",

@@ -32,7 +32,7 @@ from bot.redact import Redactor
 from bot.render import render_error
 from bot.respond import send_private
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import CredentialUnreadable, Store
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,15 @@ class TicketLensBot(commands.Bot):
                 type(original).__name__,
                 original.provider,
                 interaction.guild_id,
+            )
+        elif isinstance(original, CredentialUnreadable):
+            # A row the key cannot open (restored from another install, tampered with): the
+            # fix is to enter it again, not a bug report.
+            title, text = answers.UNREADABLE_CREDENTIAL
+            log.warning(
+                "stored %s credential of guild %s does not open with this key",
+                original.provider,
+                original.guild_id,
             )
         elif isinstance(original, app_commands.MissingPermissions):
             title, text = answers.NEEDS_MANAGE_SERVER

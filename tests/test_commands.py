@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -268,3 +269,21 @@ async def test_restart_keeps_credentials_and_does_not_resync(fake_discord, fake_
         assert not second.synced_this_start
         assert await second.store.get_credential(GUILD_ID, None, RA) == GOOD
     assert len(fake_discord.find("PUT", r"/applications/\d+/commands")) == 1
+
+
+async def test_unreadable_stored_credential_asks_to_enter_it_again(bot, fake_discord, tmp_path):
+    """A row sealed for another guild does not open: a polite answer, not a crash."""
+    await bot.store.put_credential(999, None, RA, GOOD, set_by=1)
+    with sqlite3.connect(tmp_path / "ticketlens.db") as db:
+        db.execute(
+            "INSERT INTO credentials (guild_id, user_id, provider, secret, set_by, set_at)"
+            " SELECT ?, user_id, provider, secret, set_by, set_at FROM credentials"
+            " WHERE guild_id = 999",
+            (GUILD_ID,),
+        )
+    inter = await fake_discord.send_interaction(f"ticket {RA}", {"id": 5}, permissions=0)
+    response = await fake_discord.wait_for_response(inter)
+    text = all_text(embeds_of(response.data))
+    assert response.ephemeral
+    assert "can't be read" in text
+    assert "/ticketconfig set" in text
