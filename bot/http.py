@@ -576,8 +576,11 @@ class Fetcher:
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes | None:
         limit = self._max_body_bytes
-        if response.content_length is not None and response.content_length > limit:
-            return None
+        if response.content_length is not None:
+            if response.content_length > limit:
+                return None
+            # Length known and acceptable: one read, no chunk loop (the common case).
+            return await response.read()
         body = bytearray()
         async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
             body += chunk

@@ -71,13 +71,18 @@ async def run_lookup(
 
     task = asyncio.ensure_future(fetch_and_render())
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    try:
-        pages = await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, remaining))
-    except TimeoutError:
-        await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
+    # asyncio.wait, not wait_for(shield(...)): the task must outlive the timeout either way.
+    done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
+    if not done:
+        try:
+            await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
+        except BaseException:
+            # Nobody could be answered now (the interaction expired): stop the lookup too.
+            task.cancel()
+            raise
         if not decision.ephemeral:
             interaction.extras[PUBLIC_PLACEHOLDER] = True
-        pages = await task
+    pages = await task
     if len(pages) == 1:
         await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
         return
