@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import listen
+
 
 def ra_ticket(ticket_id: int, **overrides: Any) -> dict[str, Any]:
     """A realistic raw (PascalCase) ticket answer."""
@@ -75,14 +77,8 @@ class FakeRetroAchievements:
 
     async def start(self) -> None:
         """Listen on an ephemeral port of 127.0.0.1."""
-        app = web.Application()
-        app.router.add_route("*", "/API/API_GetTicketData.php", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}/API/"
+        self._runner, origin = await listen("/API/API_GetTicketData.php", self._handle)
+        self.url = f"{origin}/API/"
 
     async def stop(self) -> None:
         """Stop listening."""

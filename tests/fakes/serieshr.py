@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import listen
+
 OK = "ok"
 NO_PLAN = "no_plan"
 MODULE_OFF = "module_off"
@@ -113,14 +115,8 @@ class FakeSeriesHr:
 
     async def start(self) -> None:
         """Listen on an ephemeral port of 127.0.0.1."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, origin = await listen("/{tail:.*}", self._handle)
+        self.url = origin
 
     async def stop(self) -> None:
         """Stop listening."""

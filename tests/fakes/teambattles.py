@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import listen
+
 READ = "tickets.read:read"
 
 
@@ -102,14 +104,8 @@ class FakeTeamBattles:
 
     async def start(self) -> None:
         """Listen on an ephemeral port of 127.0.0.1."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}/api/v1"
+        self._runner, origin = await listen("/{tail:.*}", self._handle)
+        self.url = f"{origin}/api/v1"
 
     async def stop(self) -> None:
         """Stop listening."""

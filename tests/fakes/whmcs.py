@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import listen
+
 CALLER_IP = "203.0.113.7"
 GOOD = {"identifier": "IdentGood0123456789", "secret": "SecretGood0123456789"}
 
@@ -161,14 +163,8 @@ class FakeWhmcs:
 
     async def start(self) -> None:
         """Listen on an ephemeral port of 127.0.0.1."""
-        app = web.Application()
-        app.router.add_route("*", "/includes/api.php", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, origin = await listen("/includes/api.php", self._handle)
+        self.url = origin
 
     async def stop(self) -> None:
         """Stop listening."""
