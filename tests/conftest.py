@@ -31,4 +31,6 @@ def redactor() -> Redactor:
 async def fetcher(redactor: Redactor) -> AsyncIterator[Fetcher]:
     """The real fetcher over one real session, with short waits so tests stay fast."""
     async with make_session(2.0) as session:
-        yield Fetcher(session, redactor=redactor, wait_initial_s=0.01, wait_max_s=0.05)
+        fetcher = Fetcher(session, redactor=redactor, wait_initial_s=0.01, wait_max_s=0.05)
+        yield fetcher
+        await fetcher.close()  # the guarded session it may have opened for guild URLs
