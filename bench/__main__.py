@@ -13,6 +13,7 @@ import asyncio
 import math
 import os
 import platform
+import pstats
 import sys
 import tempfile
 import time
@@ -102,7 +103,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-async def bench(reps: int, scale: float) -> None:
+async def bench(reps: int, scale: float, profile: Path | None = None) -> None:
     levels = {n: max(n * 5, int(total * scale)) for n, total in LEVELS.items()}
     memory_total = max(MEMORY_FIRST * 2, int(MEMORY_TOTAL * scale))
     workdir = Path(tempfile.mkdtemp(prefix="ticketlens-bench-"))
@@ -112,6 +113,8 @@ async def bench(reps: int, scale: float) -> None:
         name: Subject(name, module, workdir / name, BenchDiscord(name))
         for name, module in MODULES.items()
     }
+    if profile is not None:
+        subjects["bot"].profile = profile
     runs: dict[tuple[str, int], list[Run]] = {}
     started = time.monotonic()
     try:
@@ -143,6 +146,18 @@ async def bench(reps: int, scale: float) -> None:
     await ra.stop()
     elapsed = time.monotonic() - started
     report(levels, reps, runs, cache_bot, cache_bare, memory, memory_total, elapsed, workdir)
+    if profile is not None:
+        show_profile(profile)
+
+
+def show_profile(path: Path, top: int = 30) -> None:
+    """The bot's hottest functions over the whole run (cProfile slows it: rank, don't time)."""
+    stats = pstats.Stats(str(path))
+    print()
+    print(f"cProfile of the bot process ({path}), top {top} by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+    print(f"top {top} by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
 
 
 def report(
@@ -340,8 +355,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--reps", type=int, default=3, help="repetitions per level (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke test: short runs")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="run the bot under cProfile, save its stats to FILE and print the top entries "
+        "(the table's bot numbers are then not comparable)",
+    )
     args = parser.parse_args()
-    asyncio.run(bench(max(1, args.reps), 0.1 if args.quick else 1.0))
+    profile = args.profile.resolve() if args.profile else None
+    asyncio.run(bench(max(1, args.reps), 0.1 if args.quick else 1.0, profile))
 
 
 if __name__ == "__main__":

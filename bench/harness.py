@@ -173,6 +173,8 @@ class Subject:
     folder: Path
     fake: BenchDiscord
     proc: subprocess.Popen[bytes] | None = None
+    profile: Path | None = None
+    """Run the process under cProfile, writing its stats here when it exits."""
 
     @property
     def pid(self) -> int:
@@ -202,8 +204,9 @@ class Subject:
             (self.folder / "stdout.log").open("wb") as out,
             (self.folder / "stderr.log").open("wb") as err,
         ):
+            profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
             self.proc = subprocess.Popen(  # noqa: S603, ASYNC220  (our module; polled, not waited)
-                [sys.executable, "-m", self.module],
+                [sys.executable, *profiler, "-m", self.module],
                 cwd=self.folder,
                 env=self.env(ra_url),
                 stdin=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings
 
 from bot.app import TicketLensBot, discover_extensions
 from bot.crypto import KeyConfigError, Sealer, load_or_create_key
-from bot.http import Fetcher, make_session
+from bot.http import Http, make_session
 from bot.redact import Redactor, install_log_redaction
 from bot.settings import Settings, describe_validation_error
 from bot.store import KeyMismatch, SchemaTooNew, SqliteStore
@@ -79,17 +79,11 @@ async def run(
         return EXIT_CONFIG
     try:
         async with make_session(settings.http_timeout_s) as session:
-            fetcher = Fetcher(
-                session,
-                redactor=redactor,
-                cache_ttl_s=settings.cache_ttl_s,
-                cache_size=settings.cache_size,
-                allow_private_urls=settings.allow_private_urls,
-            )
+            http = Http(session, redactor=redactor, allow_private_urls=settings.allow_private_urls)
             bot = TicketLensBot(
                 settings=settings,
                 store=store,
-                fetcher=fetcher,
+                upstream=http,
                 redactor=redactor,
                 sections=sections,
             )
@@ -107,7 +101,7 @@ async def run(
                         )
                         return EXIT_LOGIN
             finally:
-                await fetcher.close()
+                await http.close()
     finally:
         await store.close()
     return 0

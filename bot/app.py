@@ -1,11 +1,12 @@
 """
-The Bot subclass: owns the store, the fetcher and the provider registry.
+The Bot subclass: life cycle and registries.
 
-Start-up is sequential and fail-fast: every extension under `cogs/` is loaded in `setup_hook`
-(provider packages first, then core modules such as `cogs.config`, which build their choices
-from the registry), then the command tree is synced only if its hash changed since the last
-sync. Providers plug in through `register_provider` and `add_lookup_command`; nothing in
-`bot/` names a provider.
+It holds what a lookup needs (store, HTTP, ticket cache, access rules, redactor) but decides
+nothing about them. Start-up is sequential and fail-fast: every extension under `cogs/` is
+loaded in `setup_hook` (provider packages first, then core modules such as `cogs.config`, which
+build their choices from the registry), then the command tree is synced only if its hash
+changed since the last sync. Providers plug in through their Cog (`bot.providers.extension`),
+which calls `register_provider` and `add_lookup_command`; nothing in `bot/` names a provider.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import logging
 import pkgutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import discord
@@ -24,10 +24,13 @@ from discord.ext import commands
 from pydantic_settings import BaseSettings
 
 import cogs
-from bot import answers
-from bot.errors import NotConfigured, NotLinked, TicketLensError
-from bot.http import Fetcher
-from bot.providers.base import Credential, CredentialScope, Provider
+from bot import wording
+from bot.access import Access
+from bot.cache import TicketCache
+from bot.errors import TicketLensError
+from bot.http import Http
+from bot.providers.base import Provider, TicketView
+from bot.providers.extension import PROVIDER_EXTRA
 from bot.redact import Redactor
 from bot.render import render_error
 from bot.respond import send_private
@@ -37,9 +40,6 @@ from bot.store import CredentialUnreadable, Store
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseSettings)
-
-#: Guild setting holding the staff role id.
-STAFF_ROLE = "staff_role"
 
 
 def discover_extensions() -> list[str]:
@@ -51,15 +51,6 @@ def discover_extensions() -> list[str]:
             continue
         (packages if info.ispkg else modules).append(info.name)
     return sorted(packages) + sorted(modules)
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedCredential:
-    """A decrypted credential and whose it is."""
-
-    values: Credential
-    shared: bool
-    """True when a member-scoped provider is used with the guild's shared credential."""
 
 
 def _qualname(cls: type) -> str:
@@ -74,7 +65,7 @@ class TicketLensBot(commands.Bot):
         *,
         settings: Settings,
         store: Store,
-        fetcher: Fetcher,
+        upstream: Http,
         redactor: Redactor,
         sections: Mapping[type[BaseSettings], BaseSettings] | None = None,
         **options: Any,
@@ -91,8 +82,12 @@ class TicketLensBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
-        self.fetcher = fetcher
+        self.upstream = upstream
         self.redactor = redactor
+        self.access = Access(store, redactor)
+        self.tickets: TicketCache[TicketView] = TicketCache(
+            ttl_s=settings.cache_ttl_s, size=settings.cache_size
+        )
         # Keyed by qualified name: discord.py re-imports an extension's modules when it is
         # reloaded, so the class object a section was validated with may not be the one asking.
         self.sections: dict[str, BaseSettings] = {
@@ -116,14 +111,24 @@ class TicketLensBot(commands.Bot):
         return section
 
     def register_provider(self, provider: Provider[Any]) -> None:
-        """Make a provider known to configuration, lookups and error texts."""
+        """Make a provider known to configuration and lookups, and its secret names to the
+        log redaction."""
         if provider.key in self.providers:
             raise ValueError(f"provider {provider.key!r} registered twice")
+        self.redactor.learn_names(params=provider.secret_params, headers=provider.secret_headers)
         self.providers[provider.key] = provider
+
+    def unregister_provider(self, key: str) -> None:
+        """Forget a provider (its extension is being unloaded or reloaded)."""
+        self.providers.pop(key, None)
 
     def add_lookup_command(self, command: app_commands.Command[Any, Any, Any]) -> None:
         """Add a provider's subcommand under `/ticket`."""
         self.ticket_group.add_command(command)
+
+    def remove_lookup_command(self, name: str) -> None:
+        """Remove a provider's subcommand from `/ticket`."""
+        self.ticket_group.remove_command(name)
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -158,52 +163,6 @@ class TicketLensBot(commands.Bot):
         self.synced_this_start = True
         log.info("synced %d application commands (%s)", len(synced), meta_key)
 
-    # -- credentials and staff -------------------------------------------------------
-
-    async def is_staff(self, interaction: discord.Interaction) -> bool:
-        """Staff: members with Manage Server, or the role set with `/ticketconfig staffrole`."""
-        if interaction.permissions.manage_guild:
-            return True
-        member = interaction.user
-        if interaction.guild_id is None or not isinstance(member, discord.Member):
-            return False
-        role_id = await self.store.get_guild_setting(interaction.guild_id, STAFF_ROLE)
-        # The interaction carries the member's role ids, so no member cache or intent is needed.
-        return role_id is not None and any(str(role.id) == role_id for role in member.roles)
-
-    async def credential_for(
-        self, interaction: discord.Interaction, provider: Provider[Any], *, is_staff: bool
-    ) -> ResolvedCredential:
-        """
-        The credential this member may use with `provider` here, or NotConfigured.
-
-        Owner-scoped providers: the member's own linked credential first; the guild's shared
-        one only for staff (it reads the team account's tickets, not the member's).
-        """
-        guild_id = interaction.guild_id
-        if guild_id is None:
-            raise NotConfigured(provider.key, "not in a guild")
-        if provider.scope is CredentialScope.MEMBER:
-            own = await self.store.get_credential(guild_id, interaction.user.id, provider.key)
-            if own is not None:
-                return self._resolved(provider, own, shared=False)
-            shared = (
-                await self.store.get_credential(guild_id, None, provider.key) if is_staff else None
-            )
-            if shared is None:
-                raise NotLinked(provider.key)
-            return self._resolved(provider, shared, shared=True)
-        credential = await self.store.get_credential(guild_id, None, provider.key)
-        if credential is None:
-            raise NotConfigured(provider.key)
-        return self._resolved(provider, credential, shared=False)
-
-    def _resolved(
-        self, provider: Provider[Any], values: Credential, *, shared: bool
-    ) -> ResolvedCredential:
-        self.redactor.add(*provider.secrets_of(values))
-        return ResolvedCredential(values, shared=shared)
-
     # -- events ------------------------------------------------------------------------
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
@@ -237,43 +196,46 @@ class TicketLensBot(commands.Bot):
     async def report_error(self, interaction: discord.Interaction, original: BaseException) -> None:
         """Tell the invoker what went wrong (ephemeral) and log what we must."""
         if isinstance(original, TicketLensError):
-            provider = self.providers.get(original.provider or "")
-            label = provider.label if provider else (original.provider or "The provider")
-            title, text = answers.describe(original, label, original.provider or "")
-            advice = provider.explain(original) if provider else None
+            command = interaction.command
+            stamped = command.extras.get(PROVIDER_EXTRA) if command is not None else None
+            if isinstance(stamped, Provider):
+                original.for_provider(stamped)
+            provider = original.provider
+            title, text = wording.describe(original)
+            advice = provider.explain(original) if provider is not None else None
             if advice:
                 text = f"{text}\n{advice}"
             log.info(
                 "lookup failed: %s for provider %s in guild %s",
                 type(original).__name__,
-                original.provider,
+                provider.key if provider is not None else None,
                 interaction.guild_id,
             )
         elif isinstance(original, CredentialUnreadable):
             # A row the key cannot open (restored from another install, tampered with): the
             # fix is to enter it again, not a bug report.
-            title, text = answers.UNREADABLE_CREDENTIAL
+            title, text = wording.UNREADABLE_CREDENTIAL
             log.warning(
                 "stored %s credential of guild %s does not open with this key",
                 original.provider,
                 original.guild_id,
             )
         elif isinstance(original, app_commands.MissingPermissions):
-            title, text = answers.NEEDS_MANAGE_SERVER
+            title, text = wording.NEEDS_MANAGE_SERVER
         elif isinstance(original, app_commands.NoPrivateMessage):
-            title, text = answers.GUILD_ONLY
+            title, text = wording.GUILD_ONLY
         elif isinstance(original, app_commands.TransformerError):
             title, text = "Check the value", "One of the values you typed is not valid here."
         else:
-            command = interaction.command.qualified_name if interaction.command else "?"
+            name = interaction.command.qualified_name if interaction.command else "?"
             log.error(
                 "unexpected error in /%s (guild %s, user %s)",
-                command,
+                name,
                 interaction.guild_id,
                 interaction.user.id,
                 exc_info=original,
             )
-            title, text = answers.UNEXPECTED
+            title, text = wording.UNEXPECTED
         try:
             await send_private(interaction, render_error(title, text))
         except discord.HTTPException:

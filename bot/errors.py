@@ -1,21 +1,55 @@
 """
 The typed errors every provider maps its answers to.
 
-Each error carries only what our own code put in it (provider key, a reference the user typed,
-a redacted upstream message), never a credential or a request URL, so it is safe to log and its
-fields are safe to show. The wording users see lives in `bot.answers`, not here.
+Each error carries only what our own code put in it (a reference the user typed, a redacted
+upstream message), never a credential or a request URL, so it is safe to log and its fields are
+safe to show. The wording users see lives in `bot.wording`, not here.
+
+Providers and the HTTP layer raise these without saying which provider they are about: the
+lookup and the save-time check know, and stamp it on once (`for_provider`), so the error handler
+gets the provider object itself rather than a key to look up again.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, Self
+
+
+class ProviderRef(Protocol):
+    """What an error needs of its provider: names for the wording, and its own advice."""
+
+    @property
+    def key(self) -> str:
+        """The provider's machine name (`"whmcs"`), as in command names."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The provider's human name (`"WHMCS"`)."""
+        ...
+
+    def explain(self, error: TicketLensError) -> str | None:
+        """Provider-specific advice for `error`, or None."""
+        ...
 
 
 class TicketLensError(Exception):
     """Base of every expected failure: the error handler answers these politely."""
 
-    def __init__(self, provider: str | None, detail: str = "") -> None:
-        self.provider = provider
+    def __init__(self, detail: str = "") -> None:
         self.detail = detail
-        super().__init__(f"{type(self).__name__}({provider}): {detail}" if detail else provider)
+        self.provider: ProviderRef | None = None
+        super().__init__(detail)
+
+    def for_provider(self, provider: ProviderRef) -> Self:
+        """Stamp the provider this error is about (at the lookup or save-time boundary)."""
+        if self.provider is None:
+            self.provider = provider
+        return self
+
+    def __str__(self) -> str:
+        key = self.provider.key if self.provider is not None else None
+        return f"{type(self).__name__}({key}): {self.detail}" if self.detail else str(key)
 
 
 class BadInput(TicketLensError):
@@ -33,9 +67,9 @@ class NotLinked(NotConfigured):
 class TicketNotFound(TicketLensError):
     """The provider says the ticket does not exist (or is not visible to this credential)."""
 
-    def __init__(self, provider: str, ticket_ref: str, detail: str = "") -> None:
+    def __init__(self, ticket_ref: str, detail: str = "") -> None:
         self.ticket_ref = ticket_ref
-        super().__init__(provider, detail or f"ticket {ticket_ref} not found")
+        super().__init__(detail or f"ticket {ticket_ref} not found")
 
 
 class CredentialsRejected(TicketLensError):
@@ -53,9 +87,9 @@ class NotPermitted(TicketLensError):
 class RateLimited(TicketLensError):
     """The provider (or our own limiter) asks us to slow down."""
 
-    def __init__(self, provider: str, retry_after: float | None = None, detail: str = "") -> None:
+    def __init__(self, retry_after: float | None = None, detail: str = "") -> None:
         self.retry_after = retry_after
-        super().__init__(provider, detail)
+        super().__init__(detail)
 
 
 class UpstreamUnavailable(TicketLensError):

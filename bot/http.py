@@ -1,16 +1,17 @@
 """
-The one place that touches the network.
+The one place that touches the network: HTTP only.
 
-`Fetcher.request` sends one logical request: it waits for the credential's rate limiter, retries
-what is safe to retry, and turns transport failures into `bot.errors` types whose text holds no
-URL and no aiohttp message (both may carry a credential in a query string). Everything the
-provider must interpret itself (2xx, 3xx, 4xx but 429) comes back as an `HttpAnswer`.
-`Fetcher.cached` caches and coalesces whole lookups.
+`Http.request` sends one logical request: it waits for the credential's turn (`bot.ratelimit`),
+retries what is safe to retry, and turns transport failures into `bot.errors` types whose text
+holds no URL and no aiohttp message (both may carry a credential in a query string). Everything
+the provider must interpret itself (2xx, 3xx, 4xx but 429) comes back as an `HttpAnswer`.
 
-URLs a guild typed (a self-hosted ticket system) are sent with `untrusted_url=True`: https
-only, never redirected, and through a second session whose resolver refuses non-public
-addresses at connect time (`bot.netguard`); `Fetcher.check_url` applies the same rule when such
-a URL is saved. `allow_private_urls` (ALLOW_PRIVATE_URLS) lifts the address and https rules.
+Each provider gets an `Http.bind(...)` client (`ProviderHttp`) fixed to its rate and trust
+level, and passes the credential with each request, which makes the rate key. A provider with
+a URL credential field is bound untrusted: its requests are https only, never redirected, and
+go through a second session whose resolver refuses non-public addresses at connect time
+(`bot.netguard`); `Http.check_url` applies the same rule when such a URL is saved.
+`allow_private_urls` (ALLOW_PRIVATE_URLS) lifts the address and https rules.
 """
 
 from __future__ import annotations
@@ -21,54 +22,46 @@ import email.message
 import email.utils
 import enum
 import functools
-import hashlib
 import json
 import logging
 import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final
 
 import aiohttp
 import stamina
 from aiohttp.abc import AbstractResolver
-from cachetools import LRUCache, TTLCache
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from bot import netguard
 from bot.errors import BadAnswer, BadInput, RateLimited, UpstreamUnavailable
+from bot.providers.base import fingerprint_of
+from bot.ratelimit import RateLimits, check_rate
 from bot.redact import Redactor
 
 __all__ = [
     "MAX_BODY_BYTES",
     "USER_AGENT",
-    "Fetcher",
+    "Http",
     "HttpAnswer",
-    "fingerprint",
+    "ProviderHttp",
     "make_session",
     "parse_retry_after",
 ]
 
 _log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 USER_AGENT: Final = "TicketLens/0.1 (+discord bot)"
 
 #: A ticket is a few hundred KiB at worst; a self-hosted URL must not make us buffer gigabytes.
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
-
-#: Extra spacing of the rate limiter, in seconds per `rate_per_s` requests. Our guarantee is
-#: measured where we start requests; the provider counts arrivals, which network jitter can
-#: squeeze closer together. With this slack, N+1 consecutive starts span at least 1.1 s, so
-#: jitter below 100 ms cannot make the provider see more than N in one second.
-_RATE_SLACK_S: Final = 0.1
 
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD"})
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
@@ -84,7 +77,7 @@ class HttpAnswer:
     """Case-insensitive (a `CIMultiDictProxy`)."""
     body: bytes
 
-    def json(self, provider: str) -> Any:
+    def json(self) -> Any:
         """The body as JSON; `BadAnswer("not JSON")` if it is not."""
         try:
             return json.loads(self.body)
@@ -92,7 +85,7 @@ class HttpAnswer:
             pass
         # Raised outside the except block: a JSONDecodeError holds the whole body in `.doc`,
         # and the body may echo what we sent (credentials included).
-        raise BadAnswer(provider, "not JSON")
+        raise BadAnswer("not JSON")
 
     @property
     def text(self) -> str:
@@ -134,21 +127,6 @@ def _new_session(
     )
 
 
-def fingerprint(*parts: str) -> str:
-    """
-    A stable, unkeyed hash of `parts` (128 bits of SHA-256, hex) for rate and cache keys.
-
-    Keys built from it do not hold credentials in clear. The parts are length-prefixed so
-    ("ab", "c") and ("a", "bc") differ.
-    """
-    digest = hashlib.sha256()
-    for part in parts:
-        encoded = part.encode("utf-8", "surrogatepass")
-        digest.update(len(encoded).to_bytes(8, "big"))
-        digest.update(encoded)
-    return digest.hexdigest()[:32]
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a `Retry-After` value (delay-seconds or HTTP-date); None if unusable."""
     if value is None:
@@ -187,13 +165,14 @@ _REFUSED_HINT: Final = (
 )
 
 
-def _refused(provider: str, reason: str) -> BadInput:
-    return BadInput(provider, f"The URL was refused: {reason}. {_REFUSED_HINT}.")
+def _refused(reason: str) -> BadInput:
+    return BadInput(f"The URL was refused: {reason}. {_REFUSED_HINT}.")
 
 
-class _Transient(Exception):
+class _AttemptFailed(Exception):
     """
-    A failed attempt, maybe retryable. Internal: it never leaves `Fetcher.request`.
+    A failed attempt, and whether another one may succeed. Internal: it never leaves
+    `Http.request`.
 
     Its text is safe (stamina logs its repr when it schedules a retry).
     """
@@ -212,56 +191,16 @@ class _Transient(Exception):
         self.retry_after = retry_after
         self.retryable = retryable
 
-    def to_error(self, provider: str) -> RateLimited | UpstreamUnavailable:
+    def to_error(self) -> RateLimited | UpstreamUnavailable:
         if self.status == 429:
-            return RateLimited(provider, retry_after=self.retry_after, detail=self.detail)
+            return RateLimited(retry_after=self.retry_after, detail=self.detail)
         if self.retry_after is not None:
-            return UpstreamUnavailable(
-                provider, f"{self.detail}, retry after {self.retry_after:.0f} s"
-            )
-        return UpstreamUnavailable(provider, self.detail)
+            return UpstreamUnavailable(f"{self.detail}, retry after {self.retry_after:.0f} s")
+        return UpstreamUnavailable(self.detail)
 
 
-_MISSING: Final = object()
-
-
-class _Spacer:
-    """
-    Request starts at least `interval` apart, in arrival order (a leaky bucket of size 1).
-
-    Replaces aiolimiter's AsyncLimiter(1, interval), which spaced starts the same way but woke
-    every waiter on each slot: with 100 lookups waiting, that polling cost more than the wait.
-    Here the waiters queue on a FIFO lock and only the head sleeps. Spacing is measured from
-    the previous start as it really happened, so a stalled event loop cannot release a burst.
-    """
-
-    __slots__ = ("interval", "last_start", "lock", "queued")
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.last_start = -math.inf
-        self.lock = asyncio.Lock()
-        self.queued = 0
-
-    async def acquire(self, max_wait: float) -> bool:
-        """Wait for this request's turn; False (without waiting) if that is beyond `max_wait`."""
-        head_wait = max(0.0, self.last_start + self.interval - time.monotonic())
-        if head_wait + self.queued * self.interval > max_wait:
-            return False
-        self.queued += 1
-        try:
-            async with self.lock:
-                wait = self.last_start + self.interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self.last_start = time.monotonic()
-        finally:
-            self.queued -= 1
-        return True
-
-
-class Fetcher:
-    """Rate-limited, retrying, redacting HTTP requests and a coalescing TTL cache."""
+class Http:
+    """Rate-limited, retrying, redacting HTTP requests over the process's one session."""
 
     def __init__(
         self,
@@ -273,8 +212,6 @@ class Fetcher:
         wait_initial_s: float = 0.2,
         wait_max_s: float = 5.0,
         max_retry_after_s: float = 30.0,
-        cache_ttl_s: float = 30.0,
-        cache_size: int = 1024,
         limiter_slots: int = 10_000,
         max_body_bytes: int = MAX_BODY_BYTES,
         allow_private_urls: bool = False,
@@ -295,23 +232,30 @@ class Fetcher:
         self._wait_max_s = wait_max_s
         self._max_retry_after_s = max_retry_after_s
         self._max_body_bytes = max_body_bytes
-        # Bounded: an evicted limiter only matters if its key comes back within a second or so.
-        self._limiters: LRUCache[tuple[str, str, float], _Spacer] = LRUCache(maxsize=limiter_slots)
-        self._cache: TTLCache[Hashable, Any] = TTLCache(maxsize=cache_size, ttl=cache_ttl_s)
-        self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
+        self._limits = RateLimits(max_wait_s=retry_timeout_s, slots=limiter_slots)
         self.allow_private_urls = allow_private_urls
         self._untrusted_resolver = untrusted_resolver
         self._guarded: aiohttp.ClientSession | None = None
 
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor every line about a request goes through."""
+        return self._redactor
+
+    def bind(self, *, rate_per_s: float, untrusted_urls: bool = False) -> ProviderHttp:
+        """A client for one provider: its rate per credential and whether its URLs are a
+        guild's (see the module docstring)."""
+        return ProviderHttp(self, check_rate(rate_per_s), untrusted_urls=untrusted_urls)
+
     async def close(self) -> None:
-        """Close what the fetcher opened itself (the guarded session); the caller's stays."""
+        """Close what this opened itself (the guarded session); the caller's session stays."""
         if self._guarded is not None:
             await self._guarded.close()
             self._guarded = None
 
     # -- guild-supplied URLs ---------------------------------------------------------------------
 
-    async def check_url(self, provider: str, url: str) -> None:
+    async def check_url(self, url: str) -> None:
         """
         Check a guild-supplied URL before it is saved: `BadInput` with the reason if refused.
 
@@ -326,18 +270,18 @@ class Fetcher:
             reason = exc.reason
         else:
             return
-        raise _refused(provider, reason)
+        raise _refused(reason)
 
-    def _session_for(self, provider: str, url: str, *, untrusted: bool) -> aiohttp.ClientSession:
+    def _session_for(self, url: str, *, untrusted: bool) -> aiohttp.ClientSession:
         if not untrusted or self.allow_private_urls:
             if untrusted:
                 problem = netguard.url_problem(url, allow_private=True)
                 if problem is not None:
-                    raise _refused(provider, problem)
+                    raise _refused(problem)
             return self._session
         problem = netguard.url_problem(url, allow_private=False)
         if problem is not None:
-            raise _refused(provider, problem)
+            raise _refused(problem)
         if self._guarded is None or self._guarded.closed:
             # Its own connection pool and DNS cache: a connection or an address the main
             # session obtained without the guard is never reused for a guild's URL.
@@ -350,12 +294,12 @@ class Fetcher:
 
     async def request(
         self,
-        provider: str,
         method: str,
         url: str,
         *,
         rate_key: str,
         rate_per_s: float,
+        owner: object = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
@@ -369,9 +313,9 @@ class Fetcher:
         GET and HEAD (or `idempotent=True`) are retried on connection failures, timeouts, 5xx
         and 429, honouring `Retry-After` up to `max_retry_after_s`. After that, 429 raises
         `RateLimited`, the rest `UpstreamUnavailable`. At most `rate_per_s` attempts start
-        per second for one (provider, rate_key); `rate_key` must not be a secret (see
-        `fingerprint`). Redirects are not followed unless asked: a self-hosted URL must not
-        lead us elsewhere with the credential.
+        per second for one (owner, rate_key); `rate_key` must not be a secret (see
+        `bot.providers.base.fingerprint`). Redirects are not followed unless asked: a
+        self-hosted URL must not lead us elsewhere with the credential.
 
         `untrusted_url=True` marks a URL a guild supplied: it must be https and its host must
         resolve to public addresses, checked when the connection is opened (`BadInput` if not;
@@ -380,19 +324,18 @@ class Fetcher:
         method = method.upper()
         if idempotent is None:
             idempotent = method in _IDEMPOTENT_METHODS
-        safe_url = _loggable_url(provider, url)
-        session = self._session_for(provider, url, untrusted=untrusted_url)
+        safe_url = _loggable_url(url)
+        session = self._session_for(url, untrusted=untrusted_url)
         if untrusted_url:
             follow_redirects = False
-        limiter = self._limiter(provider, rate_key, rate_per_s)
+        turn = partial(self._limits.acquire, owner, rate_key, rate_per_s)
         send = partial(
             self._attempt,
             session,
-            provider,
             method,
             url,
             safe_url,
-            limiter,
+            turn,
             params=params,
             headers=headers,
             data=data,
@@ -405,7 +348,7 @@ class Fetcher:
         # building the retry machinery for each of them cost ~4% of a lookup's CPU (py-spy).
         try:
             return await send(1)
-        except _Transient as exc:
+        except _AttemptFailed as exc:
             failure = exc
         first_wait = hook(failure) if attempts > 1 else False
         if first_wait is not False:
@@ -427,29 +370,16 @@ class Fetcher:
                 ):
                     with attempt:
                         return await send(attempt.num + 1)
-            except _Transient as exc:
+            except _AttemptFailed as exc:
                 failure = exc
         # Raised outside the except block so nothing (no aiohttp exception) is chained.
-        raise failure.to_error(provider) from None
-
-    def _limiter(self, provider: str, rate_key: str, rate_per_s: float) -> _Spacer:
-        if not (math.isfinite(rate_per_s) and rate_per_s > 0):
-            raise ValueError("rate_per_s must be a positive number")
-        key = (provider, rate_key, rate_per_s)
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            # Not a bucket of N per second: N would start at once and then one more every
-            # 1/N s, so a one-second window could see up to 2N-1 starts. Starts spaced
-            # (1 + slack)/N s apart mean any N+1 consecutive starts span 1 + slack seconds.
-            limiter = _Spacer((1 + _RATE_SLACK_S) / rate_per_s)
-            self._limiters[key] = limiter
-        return limiter
+        raise failure.to_error() from None
 
     def _backoff_hook(self, deadline: float) -> Callable[[Exception], bool | float]:
         max_retry_after = self._max_retry_after_s
 
         def hook(exc: Exception) -> bool | float:
-            if not isinstance(exc, _Transient) or not exc.retryable:
+            if not isinstance(exc, _AttemptFailed) or not exc.retryable:
                 return False
             if exc.retry_after is None:
                 return True  # stamina's exponential backoff with jitter.
@@ -464,11 +394,10 @@ class Fetcher:
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
-        provider: str,
         method: str,
         url: str,
         safe_url: str,
-        limiter: _Spacer,
+        turn: Callable[[], Any],
         attempt_num: int,
         *,
         params: Mapping[str, str] | None,
@@ -476,12 +405,11 @@ class Fetcher:
         data: Mapping[str, str] | None,
         follow_redirects: bool,
     ) -> HttpAnswer:
-        await self._acquire(provider, limiter)
+        await turn()
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = await self._send(
             session,
-            provider,
             method,
             url,
             params=params,
@@ -493,8 +421,7 @@ class Fetcher:
         if _log.isEnabledFor(logging.DEBUG):
             shown = f"HTTP {outcome.status}" if isinstance(outcome, HttpAnswer) else outcome.value
             line = (
-                f"{provider} {method} {safe_url} -> {shown} in {elapsed * 1000:.0f} ms"
-                f" (attempt {attempt_num})"
+                f"{method} {safe_url} -> {shown} in {elapsed * 1000:.0f} ms (attempt {attempt_num})"
             )
             _log.debug("%s", self._redactor.redact(line))
 
@@ -506,23 +433,18 @@ class Fetcher:
                     if status in _RETRY_AFTER_STATUSES
                     else None
                 )
-                raise _Transient(f"HTTP {status}", status=status, retry_after=retry_after)
+                raise _AttemptFailed(f"HTTP {status}", status=status, retry_after=retry_after)
             return outcome
         if outcome in (_Failure.TOO_LARGE, _Failure.INVALID):
-            raise BadAnswer(provider, outcome.value)
+            raise BadAnswer(outcome.value)
         if outcome is _Failure.TIMEOUT:
-            raise _Transient(f"timed out after {elapsed:.1f} s")
+            raise _AttemptFailed(f"timed out after {elapsed:.1f} s")
         # A certificate that failed verification will fail again.
-        raise _Transient(outcome.value, retryable=outcome is not _Failure.TLS)
-
-    async def _acquire(self, provider: str, limiter: _Spacer) -> None:
-        if not await limiter.acquire(self._retry_timeout_s):
-            raise RateLimited(provider, detail="local rate limit")
+        raise _AttemptFailed(outcome.value, retryable=outcome is not _Failure.TLS)
 
     async def _send(
         self,
         session: aiohttp.ClientSession,
-        provider: str,
         method: str,
         url: str,
         *,
@@ -572,7 +494,7 @@ class Fetcher:
             # Unparseable status line or headers, too many redirects, invalid redirect URL.
             return _Failure.INVALID
         # Raised outside the except blocks so no aiohttp exception (with the URL) is chained.
-        raise _refused(provider, refused)
+        raise _refused(refused)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes | None:
         limit = self._max_body_bytes
@@ -588,47 +510,59 @@ class Fetcher:
                 return None
         return bytes(body)
 
-    # -- cache ---------------------------------------------------------------------------------
 
-    async def cached(
-        self, key: Hashable, factory: Callable[[], Awaitable[T]], *, fresh: bool = False
-    ) -> T:
-        """
-        `factory()`'s result, cached for `cache_ttl_s` and shared by concurrent callers.
+class ProviderHttp:
+    """
+    One provider's HTTP client: bound once to its rate (per credential) and trust level.
 
-        While a call for `key` runs, other callers (fresh or not) await that same call rather
-        than starting their own, so a burst of lookups makes one upstream request. A failure
-        reaches every waiter and is not cached. `fresh=True` skips the cached value. A waiter
-        that is cancelled does not cancel the call for the others.
-        """
-        if not fresh:
-            value = self._cache.get(key, _MISSING)
-            if value is not _MISSING:
-                return cast(T, value)
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(_run(factory))
-            self._inflight[key] = task
-            task.add_done_callback(partial(self._settle, key))
-        return cast(T, await asyncio.shield(task))
+    `untrusted_urls` (a provider with a URL credential field) makes every request go through
+    the URL guard, without redirects. Errors come out without a provider: the lookup and the
+    save-time check stamp it on.
+    """
 
-    def _settle(self, key: Hashable, task: asyncio.Task[Any]) -> None:
-        if self._inflight.get(key) is task:
-            del self._inflight[key]
-        if task.cancelled():
-            return
-        # Reading the exception also marks it retrieved: no "never retrieved" noise when every
-        # waiter was cancelled before the call failed.
-        if task.exception() is None:
-            self._cache[key] = task.result()
+    __slots__ = ("_http", "rate_per_s", "untrusted_urls")
 
+    def __init__(self, http: Http, rate_per_s: float, *, untrusted_urls: bool) -> None:
+        self._http = http
+        self.rate_per_s = rate_per_s
+        self.untrusted_urls = untrusted_urls
 
-async def _run(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        credential: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> HttpAnswer:
+        """Send one request made with `credential` (its fingerprint is the rate key)."""
+        return await self._http.request(
+            method,
+            url,
+            rate_key=fingerprint_of(credential),
+            rate_per_s=self.rate_per_s,
+            owner=self,
+            params=params,
+            headers=headers,
+            data=data,
+            idempotent=idempotent,
+            untrusted_url=self.untrusted_urls,
+        )
+
+    async def check_url(self, url: str) -> None:
+        """The save-time URL check (`Http.check_url`)."""
+        await self._http.check_url(url)
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret masked (for upstream messages we pass on)."""
+        return self._http.redactor.redact(text)
 
 
 @functools.lru_cache(maxsize=1024)
-def _loggable_url(provider: str, url: str) -> str:
+def _loggable_url(url: str) -> str:
     """`url` without query, fragment and user info: what a log line may show."""
     try:
         parsed = URL(url)
@@ -636,5 +570,5 @@ def _loggable_url(provider: str, url: str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         # Not the URL in the detail: it may be a credential pasted in the wrong field.
-        raise BadInput(provider, "not an http(s) URL")
+        raise BadInput("not an http(s) URL")
     return str(parsed.with_user(None).with_query(None).with_fragment(None))

@@ -1,9 +1,11 @@
 """
-One lookup, end to end: policy -> credential -> fetch (cached) -> redact -> render -> respond.
+One lookup, end to end: access -> credential -> cached fetch -> audience -> render -> respond.
 
-Provider cogs parse and validate their options, then hand over here. If the answer is not
-ready within `DEFER_AFTER_S`, we defer and edit later, so Discord's 3 s deadline is never
-missed; when it is ready in time we answer directly (a deferral costs a second request).
+Provider commands parse and validate their options, then hand over here. This is also where a
+provider's errors get their provider (`for_provider`), once for the whole lookup. If the
+answer is not ready within `DEFER_AFTER_S`, we defer and edit later, so Discord's 3 s deadline
+is never missed; when it is ready in time we answer directly (a deferral costs a second
+request).
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
-from bot.errors import CredentialsRejected, LinkedKeyRejected, PolicyRefusal
-from bot.http import fingerprint
+from bot.access import ResolvedCredential, decide, for_audience
+from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
 from bot.paging import PageTurner
-from bot.policy import Viewer, decide, redact
-from bot.providers.base import CredentialScope, Provider
+from bot.providers.base import Audience, Provider, TicketView
 from bot.render import render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
 
@@ -41,47 +42,43 @@ async def run_lookup(
     public: bool,
 ) -> None:
     """Look `ref` up with `provider` for the member behind `interaction` and answer."""
+    try:
+        await _lookup(bot, interaction, provider, ref, public=public)
+    except TicketLensError as exc:
+        raise exc.for_provider(provider) from None
+
+
+async def _lookup(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    *,
+    public: bool,
+) -> None:
     started = time.monotonic()
-    viewer = Viewer(user_id=interaction.user.id, is_staff=await bot.is_staff(interaction))
+    access = bot.access
+    viewer = await access.viewer(interaction)
     decision = decide(provider.visibility, viewer, public_requested=public)
     if not decision.allowed:
-        raise PolicyRefusal(provider.key, decision.refusal or "")
-    resolved = await bot.credential_for(interaction, provider, is_staff=viewer.is_staff)
-    credential = resolved.values
-    cache_key = (
-        provider.key,
-        fingerprint(*(f"{k}={v}" for k, v in sorted(credential.items()))),
-        ref,
+        raise PolicyRefusal(decision.refusal or "")
+    resolved = await access.credential(
+        interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
     )
-
-    async def fetch_and_render() -> list[list[discord.Embed]]:
-        try:
-            view = await bot.fetcher.cached(cache_key, lambda: provider.fetch(credential, ref))
-        except CredentialsRejected as exc:
-            if provider.scope is CredentialScope.MEMBER and not resolved.shared:
-                # The fix is the member's own (`/ticketaccount link`), not an admin's.
-                raise LinkedKeyRejected(provider.key, exc.detail) from None
-            raise
-        if resolved.shared:
-            footer = view.footer or f"{view.provider_label} · {view.ticket_id}"
-            view = view.model_copy(
-                update={"footer": f"{footer} · seen with this server's shared team account"}
-            )
-        return render_pages(redact(view, decision.audience))
-
-    task = asyncio.ensure_future(fetch_and_render())
+    task = asyncio.ensure_future(_pages(bot, provider, resolved, ref, decision.audience))
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    # asyncio.wait, not wait_for(shield(...)): the task must outlive the timeout either way.
-    done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-    if not done:
-        try:
-            await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
-        except BaseException:
-            # Nobody could be answered now (the interaction expired): stop the lookup too.
-            task.cancel()
-            raise
-        if not decision.ephemeral:
-            interaction.extras[PUBLIC_PLACEHOLDER] = True
+    if not task.done():
+        # asyncio.wait, not wait_for(shield(...)): the task must outlive the timeout either way.
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
+        if not done:
+            try:
+                await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
+            except BaseException:
+                # Nobody could be answered now (the interaction expired): stop the lookup too.
+                task.cancel()
+                raise
+            if not decision.ephemeral:
+                interaction.extras[PUBLIC_PLACEHOLDER] = True
     pages = await task
     if len(pages) == 1:
         await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
@@ -89,3 +86,22 @@ async def run_lookup(
     turner = PageTurner(pages, invoker_id=interaction.user.id)
     turner.origin = interaction
     await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)
+
+
+async def _pages(
+    bot: TicketLensBot,
+    provider: Provider[R],
+    resolved: ResolvedCredential,
+    ref: R,
+    audience: Audience,
+) -> list[list[discord.Embed]]:
+    credential = resolved.values
+
+    async def fetch() -> TicketView:
+        return await provider.fetch(credential, ref)
+
+    try:
+        view = await bot.tickets.get((provider.key, resolved.fingerprint, ref), fetch)
+    except CredentialsRejected as exc:
+        raise resolved.rejected(exc) from None
+    return render_pages(for_audience(view, audience, shared_account=resolved.shared))

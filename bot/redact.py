@@ -1,11 +1,13 @@
 """
 Keeping secrets out of log lines, exception texts and Discord messages.
 
-A `Redactor` knows the credentials the bot holds (providers register them as they are loaded)
-and masks them wherever they show up, plus the generic shapes a credential takes in text we did
-not write ourselves: credential-like query parameters, `Authorization`/`Bearer` values,
-`apikey: ...` header-ish text and passwords in URLs. `install_log_redaction` puts it in front of
-every log handler.
+A `Redactor` knows the credentials the bot holds (the access module adds them as they are
+opened) and masks them wherever they show up, plus the generic shapes a credential takes in text
+we did not write ourselves: credential-like query parameters, `Authorization`/`Bearer` values,
+`apikey: ...` header-ish text and passwords in URLs. Names only one provider uses for its
+credential (a query parameter `y`, a form field `identifier`) are learnt from that provider's
+contract when it registers (`learn_names`), so no provider is named here.
+`install_log_redaction` puts it in front of every log handler.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "RedactingFilter", "Redactor", "install_log_redaction"]
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "RedactingFilter", "Redactor", "install_log_redaction"]
 
 MASK = "[redacted]"
 
@@ -31,17 +34,22 @@ MIN_SECRET_LENGTH = 4
 # `re`, and a prefix-trie regex takes over a second to rebuild each time a secret is added.
 _PREFIX = MIN_SECRET_LENGTH
 
-# Names of query parameters (`name=value`) that carry credentials. `y` is RetroAchievements' web
-# API key; `identifier` is some ticket systems' login. The bare names are matched only as whole
-# words, so `issue_key=PROJ-1` keeps its value while `key=...` and `access_token=...` do not.
+# Names of query parameters (`name=value`) that carry credentials whoever sends them. The bare
+# names are matched only as whole words, so `issue_key=PROJ-1` keeps its value while `key=...`
+# and `access_token=...` do not.
 _QUERY_NAMES = (
-    r"y|key|apikey|api[_-]key|identifier|accesskey|access[_-]key"
+    r"key|apikey|api[_-]key|accesskey|access[_-]key"
     r"|(?:[a-z0-9]+[_-])?(?:token|secret|password|passwd)"
 )
-_QUERY_RE = re.compile(
-    rf"(?<![A-Za-z0-9_-])(?P<name>{_QUERY_NAMES})=(?P<value>[^&\s#\"'<>]+)",
-    re.IGNORECASE,
-)
+
+
+def _query_re(names: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<![A-Za-z0-9_-])(?P<name>{names})=(?P<value>[^&\s#\"'<>]+)", re.IGNORECASE
+    )
+
+
+_QUERY_RE = _query_re(_QUERY_NAMES)
 
 # `name: value` text (headers, YAML, JSON, dict reprs). Narrower than the query names: `y: 2`
 # and `identifier: 123` are ordinary in logs, `apikey: ...` never is.
@@ -49,11 +57,17 @@ _HEADER_NAMES = (
     r"(?:x-)?api[_-]?key|accesskey|access[_-]key"
     r"|(?:[a-z0-9]+[_-])?(?:token|secret|password|passwd)"
 )
-_HEADER_RE = re.compile(
-    rf"(?<![A-Za-z0-9_-])(?P<name>{_HEADER_NAMES})(?P<sep>[\"']?\s*:\s*[\"']?)"
-    r"(?P<value>[^\s\"',;}&]+)",
-    re.IGNORECASE,
-)
+
+
+def _header_re(names: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<![A-Za-z0-9_-])(?P<name>{names})(?P<sep>[\"']?\s*:\s*[\"']?)"
+        r"(?P<value>[^\s\"',;}&]+)",
+        re.IGNORECASE,
+    )
+
+
+_HEADER_RE = _header_re(_HEADER_NAMES)
 
 # `Authorization: <scheme> <value>`: the value is a credential whatever the scheme.
 _AUTHORIZATION_RE = re.compile(
@@ -91,6 +105,25 @@ class Redactor:
         # prefix -> secrets starting with it, longest first so the longest match wins.
         self._index: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        self._query_names: frozenset[str] = frozenset()
+        self._header_names: frozenset[str] = frozenset()
+        self._query_re = _QUERY_RE
+        self._header_re = _HEADER_RE
+
+    def learn_names(self, *, params: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        """Also mask the values of these query/form parameters and headers (a provider's own
+        credential names, from its contract)."""
+        with self._lock:
+            query = self._query_names | {p.lower() for p in params if p}
+            header = self._header_names | {h.lower() for h in headers if h}
+            if query != self._query_names:
+                self._query_names = query
+                extra = "|".join(re.escape(n) for n in sorted(query, key=len, reverse=True))
+                self._query_re = _query_re(f"{extra}|{_QUERY_NAMES}")
+            if header != self._header_names:
+                self._header_names = header
+                extra = "|".join(re.escape(n) for n in sorted(header, key=len, reverse=True))
+                self._header_re = _header_re(f"{extra}|{_HEADER_NAMES}")
 
     def __len__(self) -> int:
         return len(self._known)
@@ -131,8 +164,8 @@ class Redactor:
         text = _AUTHORIZATION_RE.sub(_mask_authorization, text)
         text = _BEARER_RE.sub(rf"\g<scheme> {MASK}", text)
         text = _URL_PASSWORD_RE.sub(rf"\g<head>{MASK}@", text)
-        text = _QUERY_RE.sub(rf"\g<name>={MASK}", text)
-        return _HEADER_RE.sub(rf"\g<name>\g<sep>{MASK}", text)
+        text = self._query_re.sub(rf"\g<name>={MASK}", text)
+        return self._header_re.sub(rf"\g<name>\g<sep>{MASK}", text)
 
     def _mask_known(self, text: str) -> str:
         index = self._index

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import discord
 
 from bot.providers.base import EntryKind, TextFormat, TicketView, ViewEntry, ViewField
+from bot.providers.palette import Colour
 from bot.text import neutralise, to_discord, truncate
 
 __all__ = [
@@ -78,8 +79,9 @@ MIN_TEXT_WITH_LINK = 40
 EPOCH_YEAR = 1970
 
 SITE_LINK_TEXT = "view on the site"
+SHARED_ACCOUNT_NOTE = "seen with this server's shared team account"
 EMPTY = "—"
-DEFAULT_COLOUR = 0x5865F2
+DEFAULT_COLOUR = int(Colour.BLURPLE)
 
 _KIND_LABEL: dict[EntryKind, str] = {
     EntryKind.CUSTOMER: "Customer",
@@ -88,10 +90,10 @@ _KIND_LABEL: dict[EntryKind, str] = {
     EntryKind.INTERNAL_NOTE: "Staff · internal note",
 }
 _KIND_COLOUR: dict[EntryKind, int] = {
-    EntryKind.CUSTOMER: 0x5865F2,
-    EntryKind.STAFF: 0x2ECC71,
-    EntryKind.SYSTEM: 0x95A5A6,
-    EntryKind.INTERNAL_NOTE: 0xF1C40F,
+    EntryKind.CUSTOMER: Colour.BLURPLE,
+    EntryKind.STAFF: Colour.GREEN,
+    EntryKind.SYSTEM: Colour.GREY,
+    EntryKind.INTERNAL_NOTE: Colour.YELLOW,
 }
 INTERNAL_NOTE_TITLE = "🔒 Internal note (staff only)"
 
@@ -308,9 +310,10 @@ def _ticket_embed(view: TicketView, *, budget: int, desc_limit: int) -> discord.
         or _markdown_line(f"{view.provider_label} #{view.ticket_id}", TITLE_LIMIT).strip()
         or "Ticket"
     )
-    footer = _plain_line(
-        view.footer or f"{view.provider_label} · #{view.ticket_id}", FOOTER_SOFT_LIMIT
-    )
+    footer = view.footer or f"{view.provider_label} · #{view.ticket_id}"
+    if view.shared_account:
+        footer = f"{footer} · {SHARED_ACCOUNT_NOTE}"
+    footer = _plain_line(footer, FOOTER_SOFT_LIMIT)
     description = to_discord(view.description, view.description_format)
     fields = _prepare_fields(view.fields)
 
@@ -465,11 +468,13 @@ def render_pages(view: TicketView, *, per_page: int | None = None) -> list[list[
 
     Page 1 is the ticket embed plus as many entries as fit; later pages hold the remaining
     entries. `per_page` caps the entry embeds per page (the ticket embed not counted); the
-    10-embed and 6000-character limits cap it regardless. Each page's last embed footer ends
-    with "Page i/n".
+    10-embed and 6000-character limits cap it regardless. When there is more than one page,
+    each page's last embed footer ends with "Page i/n"; a single page says nothing of pages.
     """
     pages, _ = _layout(view, paged=True, per_page=per_page)
     count = len(pages)
+    if count == 1:
+        return pages
     for number, page in enumerate(pages, start=1):
         last = page[-1]
         marker = f"Page {number}/{count}"
@@ -487,11 +492,11 @@ def _polite(title: str, text: str, colour: int) -> discord.Embed:
     )
 
 
-def render_error(title: str, text: str, *, colour: int = 0xE74C3C) -> discord.Embed:
+def render_error(title: str, text: str, *, colour: int = Colour.RED) -> discord.Embed:
     """A polite error embed; mentions and masked links in `title`/`text` are neutralised."""
     return _polite(title, text, colour)
 
 
 def render_notice(title: str, text: str) -> discord.Embed:
     """A polite informational embed; mentions and masked links are neutralised."""
-    return _polite(title, text, 0x3498DB)
+    return _polite(title, text, Colour.BLUE)

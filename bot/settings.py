@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -41,7 +42,8 @@ class Settings(BaseSettings):
     @classmethod
     def _token_present(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            # `.env.example` ships `DISCORD_TOKEN=`: empty is "not set", with the same advice.
+            raise PydanticCustomError("missing", "Field required")
         return value
 
     @field_validator("secret_key", "dev_guild_id", mode="before")
@@ -89,6 +91,15 @@ def load_section(cls: type[S]) -> S:
     return cls()
 
 
+#: What to do about a required setting that is missing (or empty).
+_MISSING_ADVICE = {
+    "DISCORD_TOKEN": (
+        "copy your bot's token from the Discord Developer Portal (Applications -> your bot -> "
+        "Bot -> Reset Token) into DISCORD_TOKEN in .env"
+    ),
+}
+
+
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line naming each bad setting, without echoing any value (it may be a secret)."""
     problems = []
@@ -97,7 +108,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
         if prefix and not name.isupper():
             name = f"{prefix}{name}".upper()
         if error["type"] == "missing":
-            problems.append(f"{name} is required but not set")
+            advice = _MISSING_ADVICE.get(name)
+            problems.append(f"{name} is required but not set" + (f": {advice}" if advice else ""))
         else:
             problems.append(f"{name}: {error['msg']}")
     return "; ".join(problems)

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosqlite
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from bot.crypto import Sealer, SealError
+from bot.providers.base import Credential
 
 _KEY_CHECK = "key_check"
 _CANARY = b"ticketlens key check v1"
@@ -97,7 +99,7 @@ class Store(Protocol):
 
     async def get_credential(
         self, guild_id: int, user_id: int | None, provider: str
-    ) -> dict[str, str] | None:
+    ) -> Credential | None:
         """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
         ...
 
@@ -222,6 +224,25 @@ def _parse_time(text: str) -> datetime:
 
 #: Rows kept in memory (sealed) for reads; a guild needs a handful.
 _READ_CACHE_SIZE = 20_000
+#: Bounds of the opened-credential cache (clear secrets in memory): how many, how long.
+_OPENED_SIZE = 1024
+_OPENED_TTL_S = 300.0
+
+
+def _create_private(path: Path) -> None:
+    """
+    Create the database's folders (0700) and the empty file (0600) if they do not exist yet:
+    it holds sealed credentials and who set them, which is nobody else's business on the host.
+    SQLite gives its -wal and -shm files the main file's mode. Existing ones are left alone.
+    """
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 class SqliteStore:
@@ -237,6 +258,13 @@ class SqliteStore:
         # rows stay sealed in the cache, secrets are opened per call. `_writes` stops a read
         # that raced a write from caching the value the write replaced.
         self._reads: LRUCache[tuple[object, ...], object] = LRUCache(maxsize=_READ_CACHE_SIZE)
+        # Opened credentials, so a lookup neither decrypts nor re-hashes its credential. This
+        # keeps secrets in clear in memory, so it is bounded: at most _OPENED_SIZE of them, each
+        # for at most _OPENED_TTL_S, and dropped with every write to its guild (set, remove,
+        # unlink) and when the guild is forgotten.
+        self._opened: TTLCache[tuple[object, ...], Credential] = TTLCache(
+            maxsize=_OPENED_SIZE, ttl=_OPENED_TTL_S
+        )
         self._writes = 0
 
     def _forget_guild_reads(self, guild_id: int) -> None:
@@ -247,6 +275,8 @@ class SqliteStore:
         self._writes += 1
         for key in [k for k in self._reads if k[1] == guild_id]:
             self._reads.pop(key, None)
+        for key in [k for k in self._opened if k[1] == guild_id]:
+            self._opened.pop(key, None)
 
     async def _read_one(
         self, key: tuple[object, ...], sql: str, params: tuple[object, ...]
@@ -265,7 +295,7 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: Path, sealer: Sealer) -> SqliteStore:
         """Open (creating if needed) and migrate the database, then check the key against it."""
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_create_private, path)
         migrations = await asyncio.to_thread(_load_migrations)
         # Autocommit: every write is durable as soon as it returns; transactions are explicit.
         conn = await aiosqlite.connect(path, isolation_level=None)
@@ -350,12 +380,17 @@ class SqliteStore:
 
     async def get_credential(
         self, guild_id: int, user_id: int | None, provider: str
-    ) -> dict[str, str] | None:
+    ) -> Credential | None:
         """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
         _check_id("guild_id", guild_id)
         user = _user_column(user_id)
+        key = ("credential", guild_id, user, _check_provider(provider))
+        opened = self._opened.get(key)
+        if opened is not None:
+            return opened
+        writes = self._writes
         sealed = await self._read_one(
-            ("credential", guild_id, user, _check_provider(provider)),
+            key,
             "SELECT secret FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
             (guild_id, user, provider),
         )
@@ -377,7 +412,10 @@ class SqliteStore:
             isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
         ):
             raise CredentialUnreadable(guild_id, user_id, provider)
-        return fields
+        credential = Credential(fields)
+        if writes == self._writes:
+            self._opened[key] = credential
+        return credential
 
     async def delete_credential(self, guild_id: int, user_id: int | None, provider: str) -> bool:
         """Delete one credential; whether there was one."""

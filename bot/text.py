@@ -218,13 +218,21 @@ def to_discord(text: str, fmt: TextFormat, *, max_input: int = MAX_INPUT_CHARS) 
 
 
 def _balance_fences(text: str) -> str:
-    # An odd fence is one Discord would show literally; breaking it with a zero-width space keeps
+    # An odd fence is one Discord would show literally; breaking it with zero-width spaces keeps
     # that look and guarantees nothing appended later (ours) can close it into a code block.
-    fences = list(_FENCE_RE.finditer(text))
-    if len(fences) % 2 == 0:
-        return text
-    last = fences[-1].start()
-    return text[: last + 2] + ZWSP + text[last + 2 :]
+    # The whole run of backticks around the last fence is broken, not just three of them: a
+    # longer run ("`````") would otherwise still hold a fence, and a second pass would find
+    # an odd count again (neutralise must be idempotent).
+    while True:
+        fences = list(_FENCE_RE.finditer(text))
+        if len(fences) % 2 == 0:
+            return text
+        start = end = fences[-1].start()
+        while start > 0 and text[start - 1] == "`":
+            start -= 1
+        while end < len(text) and text[end] == "`":
+            end += 1
+        text = text[:start] + ZWSP.join(text[start:end]) + text[end:]
 
 
 def neutralise(text: str) -> str:

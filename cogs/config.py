@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.app import STAFF_ROLE
 from bot.errors import (
     BadAnswer,
     BadInput,
     CredentialsRejected,
     NotPermitted,
     RateLimited,
+    TicketLensError,
     UpstreamUnavailable,
 )
 from bot.providers.base import Credential, Provider
+from bot.providers.palette import Colour
 from bot.render import render_error, render_notice
 from bot.respond import send_private
 
@@ -91,8 +92,8 @@ class CredentialModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         """Check the credential with the provider, then store it encrypted."""
         provider = self.provider
-        credential = self.values()
-        self.bot.redactor.add(*provider.secrets_of(credential))
+        credential = Credential(self.values())
+        self.bot.access.remember_secrets(provider, credential)
         guild_id = interaction.guild_id
         if guild_id is None:
             raise app_commands.NoPrivateMessage()
@@ -124,7 +125,14 @@ class CredentialModal(discord.ui.Modal):
         """
         provider = self.provider
         try:
-            await provider.verify(credential)
+            try:
+                # A URL the guild typed is checked here for every provider that takes one,
+                # before the provider sends anything to it.
+                for key in provider.url_fields():
+                    await self.bot.upstream.check_url(credential.get(key, ""))
+                await provider.verify(credential)
+            except TicketLensError as exc:
+                raise exc.for_provider(provider) from None
         except (CredentialsRejected, NotPermitted, BadInput) as exc:
             if isinstance(exc, BadInput):
                 # What was typed cannot work (e.g. a URL the bot refuses to connect to).
@@ -232,9 +240,7 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
     @app_commands.describe(role="Members with this role may see staff-only tickets and notes.")
     async def staffrole(interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         assert interaction.guild_id is not None  # guild_only
-        await bot.store.set_guild_setting(
-            interaction.guild_id, STAFF_ROLE, str(role.id) if role else None
-        )
+        await bot.access.set_staff_role(interaction.guild_id, role.id if role else None)
         log.info(
             "staff role %s for guild %s by user %s",
             role.id if role else "cleared",
@@ -246,7 +252,7 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             if role
             else "The staff role was cleared: only members with **Manage Server** count as staff."
         )
-        embed = discord.Embed(title="Staff role", description=text, colour=0x5865F2)
+        embed = discord.Embed(title="Staff role", description=text, colour=Colour.BLURPLE)
         await send_private(interaction, embed)
 
     @group.command(name="show", description="Which providers are set up here, by whom and when.")
@@ -265,7 +271,7 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             if members:
                 status += f"; {members} member(s) linked their own"
             lines.append(f"**{provider.label}**: {status}")
-        role_id = await bot.store.get_guild_setting(interaction.guild_id, STAFF_ROLE)
+        role_id = await bot.access.staff_role(interaction.guild_id)
         lines.append(
             f"**Staff**: Manage Server and <@&{role_id}>"
             if role_id
@@ -274,7 +280,7 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
         # Built here, not with render_notice: the text is ours and the set_by mentions should
         # render as names (allowed mentions are none, so they never ping).
         embed = discord.Embed(
-            title="TicketLens on this server", description="\n".join(lines), colour=0x5865F2
+            title="TicketLens on this server", description="\n".join(lines), colour=Colour.BLURPLE
         )
         await send_private(interaction, embed)
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.http import Fetcher, make_session
+from bot.http import Http, make_session
 from bot.redact import Redactor
 from tests.e2e.conftest import fake_discord  # noqa: F401  (the loopback Discord, for command tests)
 from tests.fakes.retroachievements import FakeRetroAchievements
@@ -28,9 +28,9 @@ def redactor() -> Redactor:
 
 
 @pytest.fixture
-async def fetcher(redactor: Redactor) -> AsyncIterator[Fetcher]:
-    """The real fetcher over one real session, with short waits so tests stay fast."""
+async def fetcher(redactor: Redactor) -> AsyncIterator[Http]:
+    """The real HTTP layer over one real session, with short waits so tests stay fast."""
     async with make_session(2.0) as session:
-        fetcher = Fetcher(session, redactor=redactor, wait_initial_s=0.01, wait_max_s=0.05)
+        fetcher = Http(session, redactor=redactor, wait_initial_s=0.01, wait_max_s=0.05)
         yield fetcher
         await fetcher.close()  # the guarded session it may have opened for guild URLs

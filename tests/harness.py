@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings
 
 from bot.app import TicketLensBot
 from bot.crypto import Sealer, load_or_create_key
-from bot.http import Fetcher, make_session
+from bot.http import Http, make_session
 from bot.redact import Redactor
 from bot.settings import Settings
 from bot.store import SqliteStore
@@ -38,7 +38,7 @@ async def running_bot(
 
     `sections` are provider settings (e.g. a base URL pointing at a fake provider),
     `settings` extra core settings by their environment names, `fetcher_options` extra
-    keyword arguments for the Fetcher.
+    keyword arguments for the HTTP layer (`bot.http.Http`).
     """
     core = Settings(
         DISCORD_TOKEN=FAKE_TOKEN,
@@ -57,11 +57,11 @@ async def running_bot(
                 "allow_private_urls": core.allow_private_urls,
                 **dict(fetcher_options or {}),
             }
-            fetcher = Fetcher(session, redactor=redactor, **options)
+            fetcher = Http(session, redactor=redactor, **options)
             bot = TicketLensBot(
                 settings=core,
                 store=store,
-                fetcher=fetcher,
+                upstream=fetcher,
                 redactor=redactor,
                 sections=sections,
                 guild_ready_timeout=0.05,

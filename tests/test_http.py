@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from bot.cache import TicketCache
 from bot.errors import BadAnswer, BadInput, RateLimited, UpstreamUnavailable
-from bot.http import USER_AGENT, Fetcher, fingerprint, make_session, parse_retry_after
+from bot.http import USER_AGENT, Http, make_session, parse_retry_after
+from bot.providers.base import fingerprint
 from bot.redact import Redactor
 
 SECRET = "QuerySecret0123456789abcdef"
@@ -77,12 +79,12 @@ async def session():
 
 @pytest.fixture
 def fetcher(session):
-    return Fetcher(session, redactor=Redactor(), wait_initial_s=0.01, wait_max_s=0.05)
+    return Http(session, redactor=Redactor(), wait_initial_s=0.01, wait_max_s=0.05)
 
 
 async def get(fetcher, url, method="GET", **kwargs):
     kwargs.setdefault("rate_per_s", 1000)
-    return await fetcher.request("fake", method, str(url), rate_key="k", **kwargs)
+    return await fetcher.request(method, str(url), rate_key="k", **kwargs)
 
 
 def assert_nothing_leaks(exc, secret):
@@ -100,7 +102,7 @@ async def test_success_returns_the_answer(serve, fetcher):
     server = await serve(upstream)
     answer = await get(fetcher, server.make_url("/t/7"), params={"q": "1"})
     assert answer.status == 200
-    assert answer.json("fake") == {"id": 7}
+    assert answer.json() == {"id": 7}
     assert answer.headers["content-type"] == "application/json"
     assert upstream.requests[0].headers["User-Agent"] == USER_AGENT
     assert upstream.requests[0].query["q"] == "1"
@@ -139,7 +141,6 @@ async def test_500_forever_raises_upstream_unavailable_after_all_attempts(serve,
     with pytest.raises(UpstreamUnavailable) as caught:
         await get(fetcher, server.make_url("/t/1"))
     assert caught.value.detail == "HTTP 502"
-    assert caught.value.provider == "fake"
     assert upstream.hits == 3
 
 
@@ -210,7 +211,7 @@ async def test_slow_answer_times_out_as_upstream_unavailable(serve):
 
     server = await serve(slow)
     async with make_session(0.3) as session:
-        fetcher = Fetcher(session, redactor=Redactor(), attempts=2, wait_initial_s=0.01)
+        fetcher = Http(session, redactor=Redactor(), attempts=2, wait_initial_s=0.01)
         started = time.monotonic()
         with pytest.raises(UpstreamUnavailable) as caught:
             await get(fetcher, server.make_url(f"/t?y={SECRET}"))
@@ -235,7 +236,7 @@ async def test_malformed_json_raises_bad_answer_without_the_body(serve, fetcher)
     server = await serve(Upstream((200, {}, f"<html>{SECRET}".encode())))
     answer = await get(fetcher, server.make_url("/t/1"))
     with pytest.raises(BadAnswer) as caught:
-        answer.json("fake")
+        answer.json()
     assert caught.value.detail == "not JSON"
     assert_nothing_leaks(caught.value, SECRET)
 
@@ -243,7 +244,7 @@ async def test_malformed_json_raises_bad_answer_without_the_body(serve, fetcher)
 async def test_oversized_answer_raises_bad_answer(serve, session):
     """An answer bigger than the limit is refused rather than buffered."""
     server = await serve(Upstream((200, {}, b"x" * 5000)))
-    fetcher = Fetcher(session, redactor=Redactor(), max_body_bytes=1000)
+    fetcher = Http(session, redactor=Redactor(), max_body_bytes=1000)
     with pytest.raises(BadAnswer) as caught:
         await get(fetcher, server.make_url("/big"))
     assert caught.value.detail == "answer too large"
@@ -283,16 +284,16 @@ async def test_rate_limit_is_per_key(serve, fetcher):
     upstream = Upstream()
     server = await serve(upstream)
     url = str(server.make_url("/t"))
-    await fetcher.request("fake", "GET", url, rate_key="a", rate_per_s=1)
+    await fetcher.request("GET", url, rate_key="a", rate_per_s=1)
     started = time.monotonic()
-    await fetcher.request("fake", "GET", url, rate_key="b", rate_per_s=1)
+    await fetcher.request("GET", url, rate_key="b", rate_per_s=1)
     assert time.monotonic() - started < 0.5
 
 
 async def test_waiting_too_long_for_the_local_limit_raises_rate_limited(serve, session):
     """When our own limiter would hold a request past the retry budget, RateLimited is raised."""
     server = await serve(Upstream())
-    fetcher = Fetcher(session, redactor=Redactor(), retry_timeout_s=0.2)
+    fetcher = Http(session, redactor=Redactor(), retry_timeout_s=0.2)
     url = server.make_url("/t")
     await get(fetcher, url, rate_per_s=0.5)
     with pytest.raises(RateLimited) as caught:
@@ -300,23 +301,28 @@ async def test_waiting_too_long_for_the_local_limit_raises_rate_limited(serve, s
     assert caught.value.detail == "local rate limit"
 
 
-async def test_concurrent_cached_lookups_make_one_upstream_call(serve, fetcher):
+@pytest.fixture
+def cache():
+    return TicketCache(ttl_s=30.0, size=1024)
+
+
+async def test_concurrent_cached_lookups_make_one_upstream_call(serve, fetcher, cache):
     """100 concurrent lookups of one ticket make one request and all get its answer."""
     upstream = Upstream((200, {}, b'{"id": 1}'))
     server = await serve(upstream)
 
     async def lookup():
         answer = await get(fetcher, server.make_url("/t/1"))
-        return answer.json("fake")
+        return answer.json()
 
-    results = await asyncio.gather(*(fetcher.cached(("fake", 1), lookup) for _ in range(100)))
+    results = await asyncio.gather(*(cache.get(("fake", 1), lookup) for _ in range(100)))
     assert results == [{"id": 1}] * 100
     assert upstream.hits == 1
-    assert await fetcher.cached(("fake", 1), lookup) == {"id": 1}
+    assert await cache.get(("fake", 1), lookup) == {"id": 1}
     assert upstream.hits == 1
 
 
-async def test_failures_reach_all_waiters_and_are_not_cached(fetcher):
+async def test_failures_reach_all_waiters_and_are_not_cached(cache):
     """A failing lookup fails for every concurrent waiter; the next lookup tries again."""
     calls = 0
 
@@ -325,18 +331,18 @@ async def test_failures_reach_all_waiters_and_are_not_cached(fetcher):
         calls += 1
         await asyncio.sleep(0.01)
         if calls == 1:
-            raise UpstreamUnavailable("fake", "HTTP 500")
+            raise UpstreamUnavailable("HTTP 500")
         return "fine"
 
     results = await asyncio.gather(
-        *(fetcher.cached("k", flaky) for _ in range(5)), return_exceptions=True
+        *(cache.get("k", flaky) for _ in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, UpstreamUnavailable) for r in results)
-    assert await fetcher.cached("k", flaky) == "fine"
+    assert await cache.get("k", flaky) == "fine"
     assert calls == 2
 
 
-async def test_cancelling_one_waiter_does_not_cancel_the_others(fetcher):
+async def test_cancelling_one_waiter_does_not_cancel_the_others(cache):
     """A waiter that gives up (cancelled) leaves the shared lookup running for the rest."""
     release = asyncio.Event()
 
@@ -344,8 +350,8 @@ async def test_cancelling_one_waiter_does_not_cancel_the_others(fetcher):
         await release.wait()
         return 42
 
-    first = asyncio.create_task(fetcher.cached("k", slow))
-    second = asyncio.create_task(fetcher.cached("k", slow))
+    first = asyncio.create_task(cache.get("k", slow))
+    second = asyncio.create_task(cache.get("k", slow))
     await asyncio.sleep(0)
     first.cancel()
     await asyncio.sleep(0)
@@ -354,17 +360,17 @@ async def test_cancelling_one_waiter_does_not_cancel_the_others(fetcher):
     assert first.cancelled()
 
 
-async def test_fresh_skips_the_cached_value(fetcher):
+async def test_fresh_skips_the_cached_value(cache):
     """`fresh=True` fetches again and refreshes what later lookups get."""
     values = iter([1, 2])
 
     async def factory():
         return next(values)
 
-    assert await fetcher.cached("k", factory) == 1
-    assert await fetcher.cached("k", factory) == 1
-    assert await fetcher.cached("k", factory, fresh=True) == 2
-    assert await fetcher.cached("k", factory) == 2
+    assert await cache.get("k", factory) == 1
+    assert await cache.get("k", factory) == 1
+    assert await cache.get("k", factory, fresh=True) == 2
+    assert await cache.get("k", factory) == 2
 
 
 async def test_secret_in_query_never_reaches_logs_or_errors(serve, fetcher, caplog):
@@ -390,7 +396,7 @@ async def test_known_secret_in_path_is_redacted_in_the_log_line(serve, session, 
     caplog.set_level(logging.DEBUG, logger="bot.http")
     redactor = Redactor()
     redactor.add(SECRET)
-    fetcher = Fetcher(session, redactor=redactor)
+    fetcher = Http(session, redactor=redactor)
     server = await serve(Upstream())
     await get(fetcher, server.make_url(f"/u/{SECRET}/tickets"))
     assert SECRET not in caplog.text
@@ -466,12 +472,12 @@ async def test_ssl_cert_file_is_honoured(serve, tmp_path, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     async with make_session(2.0) as session:
         with pytest.raises(UpstreamUnavailable) as caught:
-            await get(Fetcher(session, redactor=Redactor()), url)
+            await get(Http(session, redactor=Redactor()), url)
     assert caught.value.detail == "TLS verification failed"
     assert upstream.hits == 0
 
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
     async with make_session(2.0) as session:
-        answer = await get(Fetcher(session, redactor=Redactor()), url)
+        answer = await get(Http(session, redactor=Redactor()), url)
     assert answer.status == 200
     assert upstream.hits == 1

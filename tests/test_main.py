@@ -41,6 +41,15 @@ def test_missing_token_is_one_line_and_exit_2(tmp_path, token):
     assert not (tmp_path / "data").exists()  # nothing was created, nothing was called
 
 
+def test_empty_token_gets_the_same_advice_as_an_unset_one(tmp_path):
+    """`.env.example`'s `DISCORD_TOKEN=` says what to do, exactly as a missing token does."""
+    unset = run_bot(tmp_path).stderr.strip()
+    empty = run_bot(tmp_path, DISCORD_TOKEN="").stderr.strip()
+    assert empty == unset
+    assert "Developer Portal" in empty
+    assert "must not be empty" not in empty
+
+
 def test_malformed_secret_key_is_refused_without_echo(tmp_path):
     """A SECRET_KEY that is not 32 url-safe base64 bytes: one line, exit 2, value not shown."""
     result = run_bot(tmp_path, DISCORD_TOKEN="x.y.z", SECRET_KEY="not-a-real-key-value")

@@ -10,7 +10,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestServer
 
 from bot.errors import BadInput
-from bot.http import Fetcher, make_session
+from bot.http import Http, make_session
 from bot.netguard import (
     AddressRefused,
     GuardedResolver,
@@ -73,7 +73,7 @@ async def session():
 async def send(fetcher, url, **kwargs):
     """An untrusted-URL POST through `fetcher`."""
     return await fetcher.request(
-        "p", "POST", url, rate_key="k", rate_per_s=1000, untrusted_url=True, **kwargs
+        "POST", url, rate_key="k", rate_per_s=1000, untrusted_url=True, **kwargs
     )
 
 
@@ -170,19 +170,19 @@ async def test_guarded_resolver_refuses_mixed_answers():
 
 
 async def test_save_time_check_refuses_private_urls(session):
-    """Fetcher.check_url: http://127.0.0.1 and https://10.0.0.1 are BadInput with the reason."""
-    fetcher = Fetcher(session, redactor=Redactor())
+    """Http.check_url: http://127.0.0.1 and https://10.0.0.1 are BadInput with the reason."""
+    fetcher = Http(session, redactor=Redactor())
     with pytest.raises(BadInput, match="https://"):
-        await fetcher.check_url("p", "http://127.0.0.1")
+        await fetcher.check_url("http://127.0.0.1")
     with pytest.raises(BadInput, match=r"private address \(10\.0\.0\.1\)"):
-        await fetcher.check_url("p", "https://10.0.0.1")
-    open_fetcher = Fetcher(session, redactor=Redactor(), allow_private_urls=True)
-    await open_fetcher.check_url("p", "http://127.0.0.1")
+        await fetcher.check_url("https://10.0.0.1")
+    open_fetcher = Http(session, redactor=Redactor(), allow_private_urls=True)
+    await open_fetcher.check_url("http://127.0.0.1")
 
 
 async def test_untrusted_request_to_a_private_literal_is_never_sent(session, upstream):
     """A literal loopback URL is refused before connecting: the server sees nothing."""
-    fetcher = Fetcher(session, redactor=Redactor())
+    fetcher = Http(session, redactor=Redactor())
     https_url = str(upstream.make_url("/includes/api.php")).replace("http://", "https://")
     with pytest.raises(BadInput, match="loopback"):
         await send(fetcher, https_url)
@@ -195,9 +195,9 @@ async def test_untrusted_request_to_a_private_literal_is_never_sent(session, ups
 async def test_dns_rebinding_is_refused_at_connect_time(session, upstream):
     """A name that was public at save and resolves to 127.0.0.1 later is refused on connect."""
     resolver = MapResolver({"rebind.example": ["93.184.216.34", "127.0.0.1"]})
-    fetcher = Fetcher(session, redactor=Redactor(), untrusted_resolver=resolver)
+    fetcher = Http(session, redactor=Redactor(), untrusted_resolver=resolver)
     url = f"https://rebind.example:{upstream.port}/includes/api.php"
-    await fetcher.check_url("p", url)  # first answer: public, so it would be saved
+    await fetcher.check_url(url)  # first answer: public, so it would be saved
     with pytest.raises(BadInput) as caught:
         await send(fetcher, url, data={"secret": "S3cretValue"})
     assert "loopback address (127.0.0.1)" in caught.value.detail
@@ -210,7 +210,7 @@ async def test_dns_rebinding_is_refused_at_connect_time(session, upstream):
 
 async def test_allow_private_urls_lifts_both_rules(session, upstream):
     """With ALLOW_PRIVATE_URLS, plain http to 127.0.0.1 is sent."""
-    fetcher = Fetcher(session, redactor=Redactor(), allow_private_urls=True)
+    fetcher = Http(session, redactor=Redactor(), allow_private_urls=True)
     answer = await send(fetcher, str(upstream.make_url("/includes/api.php")))
     assert answer.status == 200
     assert upstream.hits == ["/includes/api.php"]
@@ -227,7 +227,7 @@ async def test_untrusted_requests_never_follow_redirects(session, upstream):
     origin = TestServer(app)
     await origin.start_server(access_log=None)
     try:
-        fetcher = Fetcher(session, redactor=Redactor(), allow_private_urls=True)
+        fetcher = Http(session, redactor=Redactor(), allow_private_urls=True)
         url = str(origin.make_url("/includes/api.php")).replace("127.0.0.1", "localhost")
         answer = await send(fetcher, url, follow_redirects=True)
     finally:
@@ -237,9 +237,9 @@ async def test_untrusted_requests_never_follow_redirects(session, upstream):
 
 
 async def test_close_releases_the_guarded_session(session):
-    """The guarded session is opened on demand and closed by Fetcher.close()."""
+    """The guarded session is opened on demand and closed by Http.close()."""
     resolver = MapResolver({"inside.example": "10.0.0.8"})
-    fetcher = Fetcher(session, redactor=Redactor(), untrusted_resolver=resolver)
+    fetcher = Http(session, redactor=Redactor(), untrusted_resolver=resolver)
     with pytest.raises(BadInput):
         await send(fetcher, "https://inside.example/")
     guarded = fetcher._guarded

@@ -97,11 +97,9 @@ def test_the_set_of_secrets_is_bounded_and_keeps_the_recent_ones():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("https://h/api?y=abc123&u=bob", f"https://h/api?y={MASK}&u=bob"),
         ("https://h/api?u=bob&KEY=abc123", f"https://h/api?u=bob&KEY={MASK}"),
         ("?apikey=1&api_key=2&Token=3", f"?apikey={MASK}&api_key={MASK}&Token={MASK}"),
         ("secret=s&password=p&accesskey=a", f"secret={MASK}&password={MASK}&accesskey={MASK}"),
-        ("?identifier=me@x.org&page=2", f"?identifier={MASK}&page=2"),
         ("?access_token=t1&client_secret=t2", f"?access_token={MASK}&client_secret={MASK}"),
         ("?issue_key=PROJ-1&day=5&monkey=9", "?issue_key=PROJ-1&day=5&monkey=9"),
     ],
@@ -109,6 +107,25 @@ def test_the_set_of_secrets_is_bounded_and_keeps_the_recent_ones():
 def test_credential_query_parameters_are_masked(text, expected):
     """Query parameters named like credentials lose their value; other parameters keep theirs."""
     assert Redactor().redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://h/api?y=abc123&u=bob", f"https://h/api?y={MASK}&u=bob"),
+        ("?identifier=me@x.org&page=2", f"?identifier={MASK}&page=2"),
+        ("sent Y=abc123", f"sent Y={MASK}"),
+        ("X-Team-Token: abc123", f"X-Team-Token: {MASK}"),
+        ("?key_y=1&by=2", "?key_y=1&by=2"),
+    ],
+)
+def test_names_learnt_from_a_provider_contract_are_masked(text, expected):
+    """A provider's own secret parameter and header names are masked once learnt, and only
+    as whole names; before that, `y=` is ordinary text."""
+    redactor = Redactor()
+    assert redactor.redact("?y=abc123") == "?y=abc123"
+    redactor.learn_names(params={"y", "identifier"}, headers={"X-Team-Token"})
+    assert redactor.redact(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -148,11 +165,11 @@ def test_filter_redacts_message_and_args(redactor):
     """A secret passed as a %-argument is redacted in the emitted line."""
     stream = io.StringIO()
     logger, _ = _logger_to(stream, redactor)
-    logger.info("calling %s with %r", "https://h/x?y=abc", {"key": SECRET})
+    logger.info("calling %s with %r", "https://h/x?apikey=abc", {"key": SECRET})
     line = stream.getvalue()
     assert SECRET not in line
     assert "abc" not in line
-    assert line.startswith("calling https://h/x?y=[redacted] with")
+    assert line.startswith("calling https://h/x?apikey=[redacted] with")
 
 
 def test_filter_redacts_exception_text(redactor):

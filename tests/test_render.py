@@ -250,12 +250,17 @@ def test_render_ticket_fits_and_is_safe(view: TicketView) -> None:
 @PROPERTY
 @given(view=views, per_page=st.one_of(st.none(), st.integers(min_value=0, max_value=12)))
 def test_render_pages_fit_and_are_safe(view: TicketView, per_page: int | None) -> None:
-    """Every page fits every limit, is safe, is numbered, and all entries appear once."""
+    """Every page fits every limit, is safe, is numbered (when there are pages), and all
+    entries appear once."""
     pages = render_pages(view, per_page=per_page)
     for number, page in enumerate(pages, start=1):
         assert_message_fits(page)
         assert_message_safe(page, view)
-        assert (page[-1].footer.text or "").endswith(f"Page {number}/{len(pages)}")
+        footer = page[-1].footer.text or ""
+        if len(pages) > 1:
+            assert footer.endswith(f"Page {number}/{len(pages)}")
+        else:
+            assert not footer.endswith("Page 1/1")
         if per_page is not None:
             assert len(entry_embeds(page)) <= max(1, per_page)
         if number > 1:
@@ -426,7 +431,11 @@ def test_pages_hold_everything() -> None:
     assert authors == [f"u{i} · Customer" for i in range(25)]
     assert pages[0][-1].footer.text == "Page 1/5"
     assert pages[1][0].title == "Messages (continued)"
-    assert render_pages(ra_view())[0][0].footer.text == "RetroAchievements · #4242 · Page 1/1"
+
+
+def test_a_single_page_says_nothing_of_pages() -> None:
+    """A one-page answer's footer is the ticket's own, without "Page 1/1"."""
+    assert render_pages(ra_view())[0][0].footer.text == "RetroAchievements · #4242"
 
 
 @pytest.mark.parametrize(

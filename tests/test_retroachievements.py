@@ -13,7 +13,7 @@ from bot.errors import (
     TicketNotFound,
     UpstreamUnavailable,
 )
-from bot.http import Fetcher, make_session
+from bot.http import Http, make_session
 from bot.redact import Redactor
 from cogs.retroachievements._client import RetroAchievements, RetroSettings
 from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
@@ -21,7 +21,7 @@ from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
 GOOD = {"username": "mod", "api_key": "good-key"}
 
 
-def provider_for(fake: FakeRetroAchievements, fetcher: Fetcher) -> RetroAchievements:
+def provider_for(fake: FakeRetroAchievements, fetcher: Http) -> RetroAchievements:
     return RetroAchievements(fetcher, RetroSettings(base_url=fake.url, rate_per_s=100))
 
 
@@ -130,7 +130,7 @@ async def test_slow_answer_past_timeout_is_unavailable(fake_ra):
     fake_ra.tickets[9] = ra_ticket(9)
     fake_ra.delay_s = 1.0
     async with make_session(0.2) as session:
-        fetcher = Fetcher(session, redactor=Redactor(), attempts=2, wait_initial_s=0.01)
+        fetcher = Http(session, redactor=Redactor(), attempts=2, wait_initial_s=0.01)
         with pytest.raises(UpstreamUnavailable):
             await provider_for(fake_ra, fetcher).fetch(GOOD, 9)
 
@@ -157,3 +157,79 @@ async def test_verify_accepts_good_and_rejects_bad_key(fake_ra, fetcher):
     with pytest.raises(CredentialsRejected):
         await provider.verify({"username": "mod", "api_key": "nope"})
     assert all("i" not in r for r in fake_ra.requests)
+
+
+async def test_zero_or_unreadable_dates_read_as_unknown(fake_ra, fetcher):
+    """A zero ReportedAt and an unreadable ResolvedAt no longer make the ticket unreadable."""
+    fake_ra.tickets[11] = ra_ticket(
+        11, ReportedAt="0000-00-00 00:00:00", ResolvedAt="last Tuesday", ResolvedBy="SampleMod"
+    )
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 11)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Reported"] == "Unknown"
+    assert "Resolved" not in fields
+    assert fields["Resolved by"] == "SampleMod"
+    assert view.timestamp is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (1, "Yes"),
+        ("true", "Yes"),
+        (" YES ", "Yes"),
+        (0, "No (softcore)"),
+        ("false", "No (softcore)"),
+        ("no", "No (softcore)"),
+        ("off", "No (softcore)"),
+        (None, "Unknown"),
+        ("", "Unknown"),
+        ("maybe", "Unknown"),
+    ],
+)
+async def test_hardcore_follows_the_one_truth_rule(fake_ra, fetcher, raw, shown):
+    """`Hardcore` reads yes/no by the kit's rule; a word it does not know stays Unknown."""
+    fake_ra.tickets[12] = ra_ticket(12, Hardcore=raw)
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 12)
+    assert {f.name: f.value for f in view.fields}["Hardcore"] == shown
+
+
+async def test_odd_optional_values_do_not_fail_the_ticket(fake_ra, fetcher):
+    """A non-numeric count or state reads as unknown; a numeric badge name reads as text."""
+    fake_ra.tickets[13] = ra_ticket(
+        13, Points="n/a", ReportState="?", ReportStateDescription=None, BadgeName=54321
+    )
+    view = await provider_for(fake_ra, fetcher).fetch(GOOD, 13)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Achievement"] == "Sample Cheevo\nBeat the first boss"
+    assert fields["State"] == "Unknown"
+    assert view.colour == 0x607D8B
+    assert view.thumbnail_url == "https://media.retroachievements.org/Badge/54321.png"
+
+
+async def test_state_colours_are_unchanged(fake_ra, fetcher):
+    """Each ReportState keeps its label and colour."""
+    provider = provider_for(fake_ra, fetcher)
+    expected = {
+        0: ("Closed", 0x95A5A6),
+        1: ("Open", 0xE67E22),
+        2: ("Resolved", 0x2ECC71),
+        3: ("Request", 0xF1C40F),
+        4: ("Pending Review", 0x9B59B6),
+        9: ("Unknown", 0x607D8B),
+    }
+    for state, (label, colour) in expected.items():
+        fake_ra.tickets[20 + state] = ra_ticket(
+            20 + state, ReportState=state, ReportStateDescription=None
+        )
+        view = await provider.fetch(GOOD, 20 + state)
+        assert {f.name: f.value for f in view.fields}["State"] == label
+        assert view.colour == colour
+
+
+def test_web_api_key_parameter_is_masked(redactor):
+    """The key travels as `y`: once the provider's names are learnt, a logged query hides it."""
+    redactor.learn_names(params=RetroAchievements.secret_params)
+    line = redactor.redact("GET /API/API_GetTicketData.php?i=5&y=abc123secret&z=mod")
+    assert "abc123secret" not in line
+    assert "z=mod" in line

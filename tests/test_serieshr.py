@@ -11,22 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import STAFF_ROLE, TicketLensBot
+from bot.access import STAFF_ROLE
+from bot.app import TicketLensBot
 from bot.errors import BadInput, CredentialsRejected, NotPermitted, TicketNotFound
-from bot.http import Fetcher
-from bot.providers.base import EntryKind
-from cogs.serieshr._client import (
-    MODULE,
-    PLAN,
-    PROBE_ID,
-    SeriesHr,
-    SeriesHrSettings,
-    parse_ref,
-    ticket_path,
-)
+from bot.http import Http
+from bot.providers.base import EntryKind, FieldKind
+from bot.providers.parsing import path_segment
+from bot.redact import MASK
+from cogs.serieshr._client import MODULE, PLAN, PROBE_ID, SeriesHr, SeriesHrSettings
+from cogs.serieshr._command import parse_ref
 from tests.e2e.conftest import GUILD_ID
 from tests.e2e.fake_discord import MANAGE_GUILD, FakeDiscord
-from tests.fakes.serieshr import MODULE_OFF, NO_PLAN, FakeSeriesHr, sr_ticket
+from tests.fakes.serieshr import MODULE_OFF, NO_PLAN, OTHER_403, FakeSeriesHr, sr_ticket
 from tests.harness import all_text, embeds_of, running_bot
 
 SR = "serieshr"
@@ -44,7 +40,7 @@ async def fake_sr() -> AsyncIterator[FakeSeriesHr]:
     await server.stop()
 
 
-def provider_for(fake: FakeSeriesHr, fetcher: Fetcher) -> SeriesHr:
+def provider_for(fake: FakeSeriesHr, fetcher: Http) -> SeriesHr:
     return SeriesHr(fetcher, SeriesHrSettings(base_url=fake.url))
 
 
@@ -124,6 +120,81 @@ async def test_sparse_ticket_still_renders(fake_sr, fetcher):
     assert view.entries[0].kind is EntryKind.SYSTEM
 
 
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("off", "No"),
+        ("no", "No"),
+        (0, "No"),
+        ("yes", "Yes · place 606849621"),
+        (1, "Yes · place 606849621"),
+        ("maybe", "Unknown"),
+        ({}, "Unknown"),
+    ],
+)
+async def test_game_report_follows_the_one_truth_rule(fake_sr, fetcher, sent, shown):
+    """`GameReport` is read by the kit's truth rule: `"off"` is no, an unknown text is unknown.
+
+    Before the kit, any text but 0/false/no read as yes and `{}` as no.
+    """
+    fake_sr.add(sr_ticket(GameReport=sent, GameData={"PlaceId": 606849621}))
+    view = await provider_for(fake_sr, fetcher).fetch(GOOD, TID)
+    assert {f.name: f.value for f in view.fields}["Game report"] == shown
+
+
+async def test_epoch_text_and_zero_dates_are_read_not_refused(fake_sr, fetcher):
+    """Epoch seconds or milliseconds as text and space-separated times are read; a zero date is
+    unknown. Before the kit, epoch text was unknown too."""
+    fake_sr.add(
+        sr_ticket(
+            CreatedAt="1736937000",
+            UpdatedAt="0000-00-00 00:00:00",
+            Content={
+                "a": {"Content": "third", "Type": "system", "Timestamp": "0000-00-00 00:00:00"},
+                "b": {"Content": "second", "Type": "staff_message", "Timestamp": "1736941200000"},
+                "c": {
+                    "Content": "first",
+                    "Type": "author_message",
+                    "Timestamp": "2025-01-15 10:30",
+                },
+            },
+        )
+    )
+    view = await provider_for(fake_sr, fetcher).fetch(GOOD, TID)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Created"] == datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
+    assert fields["Updated"] == "Unknown"
+    assert view.timestamp == datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
+    assert [(e.body, e.at) for e in view.entries] == [
+        ("first", datetime(2025, 1, 15, 10, 30, tzinfo=UTC)),
+        ("second", datetime(2025, 1, 15, 11, 40, tzinfo=UTC)),
+        ("third", None),
+    ]
+
+
+def test_the_key_is_declared_secret_as_field_and_header():
+    """The core masks what the provider declares: the `api_key` field and the `apikey` header."""
+    (api_key,) = SeriesHr.credential_fields
+    assert (api_key.key, api_key.kind) == ("api_key", FieldKind.SECRET)
+    assert SeriesHr.secret_headers == frozenset({"apikey"})
+    assert SeriesHr.secret_params == frozenset()
+    assert SeriesHr.secrets_of(GOOD) == ["good-key"]
+
+
+async def test_an_unknown_403_is_quoted_without_secrets(fake_sr, fetcher, redactor):
+    """A 403 we cannot classify is passed on as one line, with the key and every secret the
+    bot knows masked."""
+    key = "s3cr3t-token"
+    fake_sr.keys[key] = OTHER_403
+    fake_sr.other_403_message = "Workspace  suspended\n(caller {key}, owner hunter2-secret)"
+    redactor.add("hunter2-secret")
+    with pytest.raises(NotPermitted) as caught:
+        await provider_for(fake_sr, fetcher).fetch({"api_key": key}, TID)
+    assert caught.value.detail == (
+        f"series.hr says: Workspace suspended (caller [key], owner {MASK})"
+    )
+
+
 async def test_key_goes_in_the_apikey_header_never_the_query(fake_sr, fetcher):
     """The key is sent in `apikey`; the URL (which logs may show) holds only the id."""
     fake_sr.add(sr_ticket())
@@ -178,9 +249,9 @@ def test_other_ids_are_refused(typed):
     assert "TICKET-1234567890-ABCD" in caught.value.detail
 
 
-def test_ticket_path_encodes_separators():
+def test_path_segment_encodes_separators():
     """Even past validation, `/`, `..` and `?` could not reach the path unencoded."""
-    assert ticket_path("a/../b?c=d#e") == "a%2F..%2Fb%3Fc%3Dd%23e"
+    assert path_segment("a/../b?c=d#e") == "a%2F..%2Fb%3Fc%3Dd%23e"
 
 
 async def test_missing_ticket_is_not_found(fake_sr, fetcher):

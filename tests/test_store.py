@@ -317,3 +317,22 @@ async def test_a_read_right_after_a_removal_starts_sees_it(tmp_path):
         assert await removal == 1
     finally:
         await store.close()
+
+
+async def test_a_new_database_and_its_folders_are_private(tmp_path, key):
+    """Wherever DATABASE_URL points, the file is created 0600 (its WAL too) and the folders
+    the store creates 0700; an existing folder keeps its mode."""
+    import stat
+
+    tmp_path.chmod(0o755)
+    path = tmp_path / "elsewhere" / "nested" / "ticketlens.db"
+    store = await SqliteStore.open(path, Sealer(key))
+    await store.put_credential(1, None, "retroachievements", {"api_key": "k1234"}, set_by=5)
+    try:
+        for file in (path, path.with_name(path.name + "-wal")):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+        for folder in (path.parent, path.parent.parent):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+    finally:
+        await store.close()

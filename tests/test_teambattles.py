@@ -8,17 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.app import TicketLensBot
-from bot.errors import BadInput, CredentialsRejected, NotPermitted, TicketNotFound
-from bot.http import Fetcher
-from bot.providers.base import Audience, EntryKind
-from cogs.teambattles._client import (
-    NOT_YOURS,
-    PROBE_ID,
-    TeamBattles,
-    TeamBattlesSettings,
-    parse_ref,
-    ticket_path,
-)
+from bot.errors import BadAnswer, BadInput, CredentialsRejected, NotPermitted, TicketNotFound
+from bot.http import Http
+from bot.providers.base import Audience, EntryKind, FieldKind
+from bot.providers.parsing import NOT_A_TICKET, path_segment
+from cogs.teambattles._client import NOT_YOURS, PROBE_ID, TeamBattles, TeamBattlesSettings
+from cogs.teambattles._command import parse_ref
 from tests.e2e.conftest import GUILD_ID
 from tests.e2e.fake_discord import MANAGE_GUILD
 from tests.fakes.teambattles import FakeTeamBattles, TbKey, tb_key, tb_ticket
@@ -53,7 +48,7 @@ async def bot(fake_discord, fake_tb, tmp_path) -> AsyncIterator[TicketLensBot]:
         yield running
 
 
-def provider_for(fake: FakeTeamBattles, fetcher: Fetcher) -> TeamBattles:
+def provider_for(fake: FakeTeamBattles, fetcher: Http) -> TeamBattles:
     return TeamBattles(fetcher, TeamBattlesSettings(base_url=fake.url))
 
 
@@ -113,6 +108,114 @@ async def test_every_status_reads_as_words(fake_tb, fetcher, status, label):
     assert fields["Status"] == label
     # Epoch milliseconds are read as well as ISO 8601 (the format is undocumented).
     assert fields["Resolved"] == datetime.fromtimestamp(1782990000, tz=UTC)
+
+
+async def test_status_colours_and_footer(fake_tb, fetcher):
+    """Each status keeps its colour; the footer is the provider's own (the core adds the
+    shared-account note, the provider never marks a view shared)."""
+    colours = {
+        "open": 0xE67E22,
+        "in_progress": 0x3498DB,
+        "awaiting_response": 0xF1C40F,
+        "resolved": 0x2ECC71,
+        "closed": 0x95A5A6,
+        "escalated": 0x607D8B,
+    }
+    provider = provider_for(fake_tb, fetcher)
+    for status, colour in colours.items():
+        fake_tb.add("alice", tb_ticket(TID, status=status))
+        view = await provider.fetch({"api_key": ALICE_KEY}, TID)
+        assert view.colour == colour, status
+    assert view.footer == "TeamBattles · ticket #1042 · Escalated"
+    assert not view.shared_account
+
+
+async def test_unknown_status_and_priority_are_humanised_from_lower_case(fake_tb, fetcher):
+    """The kit's `status_of`/`priority_label` read upper-case values as their lower-case words."""
+    fake_tb.add("alice", tb_ticket(TID, status="ON_HOLD", priority="URGENT", category=None))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Status"] == "On hold"
+    assert fields["Priority"] == "Urgent"
+    assert fields["Category"] == "Unknown"
+
+
+@pytest.mark.parametrize(
+    "odd", ["0000-00-00 00:00:00", "0000-00-00T00:00:00Z", "", "yesterday", 10**20, [1]]
+)
+async def test_zero_or_unreadable_dates_read_as_unknown(fake_tb, fetcher, odd):
+    """A zero date or one we cannot read is "Unknown", never a failed ticket."""
+    fake_tb.add("alice", tb_ticket(TID, createdAt=odd, updatedAt=odd, resolvedAt=odd))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    fields = {f.name: f.value for f in view.fields}
+    assert fields["Created"] == "Unknown"
+    assert fields["Updated"] == "Unknown"
+    assert "Resolved" not in fields
+    assert view.timestamp is None
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("2026-07-01 18:00:00", datetime(2026, 7, 1, 18, 0, tzinfo=UTC)),
+        ("1782928800", datetime(2026, 7, 1, 18, 0, tzinfo=UTC)),
+        (1782928800000, datetime(2026, 7, 1, 18, 0, tzinfo=UTC)),
+        ("2026-07-01T20:00:00+02:00", datetime(2026, 7, 1, 18, 0, tzinfo=UTC)),
+    ],
+)
+async def test_dates_in_any_usual_spelling(fake_tb, fetcher, when, expected):
+    """ISO 8601 with a space, epoch seconds as text, epoch ms, an offset: one moment."""
+    fake_tb.add("alice", tb_ticket(TID, createdAt=when))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    assert {f.name: f.value for f in view.fields}["Created"] == expected
+
+
+async def test_message_flags_follow_the_one_truth_rule(fake_tb, fetcher):
+    """`on`/`yes`/`1` are true, `off`/`no`/`0` false, any other text (or an object) false."""
+    messages = [
+        {"id": "a", "content": "sys", "isSystem": "on", "isOwnMessage": "no"},
+        {"id": "b", "content": "mine", "isSystem": "off", "isOwnMessage": " YES "},
+        {"id": "c", "content": "staff", "isSystem": "maybe", "isOwnMessage": {"x": 1}},
+        {"id": "d", "content": "mine too", "isSystem": 0, "isOwnMessage": 1},
+        "not a message",
+    ]
+    fake_tb.add("alice", tb_ticket(TID, messages=messages))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    assert [(e.body, e.kind) for e in view.entries] == [
+        ("sys", EntryKind.SYSTEM),
+        ("mine", EntryKind.CUSTOMER),
+        ("staff", EntryKind.STAFF),
+        ("mine too", EntryKind.CUSTOMER),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [("1042", "#1042"), (1042.0, "#1042"), ("n/a", TID), (True, TID), (None, TID)],
+)
+async def test_ticket_number_as_text_or_missing(fake_tb, fetcher, number, shown):
+    """A numeric string is the number; anything else falls back to the id."""
+    fake_tb.add("alice", tb_ticket(TID, ticketNumber=number))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    assert view.ticket_id == shown
+
+
+@pytest.mark.parametrize("body", [[], {"ticketNumber": 1}, "text"])
+async def test_an_answer_without_an_id_is_not_a_ticket(fake_tb, fetcher, body):
+    """A 200 that is not a ticket object is a BadAnswer, not a half-empty view."""
+    fake_tb.raw[TID] = body
+    with pytest.raises(BadAnswer) as caught:
+        await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    assert caught.value.detail == NOT_A_TICKET
+
+
+def test_the_key_is_declared_secret_in_field_and_header():
+    """The core masks the key: a SECRET field, and the Authorization header it travels in."""
+    (field,) = TeamBattles.credential_fields
+    assert field.key == "api_key"
+    assert field.kind is FieldKind.SECRET
+    assert "authorization" in TeamBattles.secret_headers
+    assert TeamBattles.secrets_of({"api_key": ALICE_KEY}) == [ALICE_KEY]
 
 
 async def test_key_is_sent_as_bearer_and_id_in_the_path(fake_tb, fetcher):
@@ -183,7 +286,7 @@ def test_ids_that_are_not_ids_are_refused(typed):
 def test_ids_are_kept_as_typed_and_encoded():
     """A document id is sent exactly as typed; the path encoder escapes separators anyway."""
     assert parse_ref(f" {TID} ") == TID
-    assert ticket_path("a/../b?c") == "a%2F..%2Fb%3Fc"
+    assert path_segment("a/../b?c") == "a%2F..%2Fb%3Fc"
 
 
 # -- the command --------------------------------------------------------------------------

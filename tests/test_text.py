@@ -256,6 +256,15 @@ def test_lone_code_fence_broken() -> None:
     assert neutralise("```\ncode\n```") == "```\ncode\n```"
 
 
+@pytest.mark.parametrize("text", ["`````", "a ```` b", "```x``````"])
+def test_a_long_odd_backtick_run_is_broken_once_and_for_all(text):
+    """A run longer than a fence is broken whole, so a second pass changes nothing
+    (found by hypothesis: "`````" used to gain a second zero-width space each pass)."""
+    once = neutralise(text)
+    assert once.count("```") % 2 == 0
+    assert neutralise(once) == once
+
+
 def test_blank_lines_collapsed() -> None:
     """Three or more blank lines collapse to two."""
     assert neutralise("a\n\n\n\n\n\nb") == "a\n\n\nb"

@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.access import for_audience
 from bot.errors import (
     BadAnswer,
     BadInput,
@@ -15,9 +16,8 @@ from bot.errors import (
     NotPermitted,
     TicketNotFound,
 )
-from bot.http import Fetcher, make_session
-from bot.policy import redact
-from bot.providers.base import Audience, EntryKind, TextFormat
+from bot.http import Http, make_session
+from bot.providers.base import Audience, Credential, EntryKind, TextFormat
 from bot.redact import Redactor
 from bot.render import render_pages
 from bot.text import to_discord
@@ -60,9 +60,9 @@ async def whmcs8():
 
 @pytest.fixture
 async def fetcher():
-    """The real fetcher, allowed to reach the fake on 127.0.0.1 (ALLOW_PRIVATE_URLS)."""
+    """The real HTTP layer, allowed to reach the fake on 127.0.0.1 (ALLOW_PRIVATE_URLS)."""
     async with make_session(2.0) as session:
-        fetcher = Fetcher(
+        fetcher = Http(
             session,
             redactor=Redactor(),
             wait_initial_s=0.01,
@@ -73,9 +73,9 @@ async def fetcher():
         await fetcher.close()
 
 
-def provider_for(fetcher, redactor=None):
+def provider_for(fetcher):
     """The provider over `fetcher`, not rate-limited in practice."""
-    return Whmcs(fetcher, WhmcsSettings(rate_per_s=1000), redactor or Redactor())
+    return Whmcs(fetcher, WhmcsSettings(rate_per_s=1000))
 
 
 def cred(server, **extra):
@@ -167,7 +167,7 @@ async def test_audiences_keep_notes_for_staff_and_replies_private(whmcs, fetcher
         for e in view.entries
         if e.kind is not EntryKind.INTERNAL_NOTE
     )
-    public = redact(view, Audience.PUBLIC)
+    public = for_audience(view, Audience.PUBLIC)
     text = all_text([e.to_dict() for page in render_pages(public) for e in page])
     assert public.entries == ()
     for secret in ("ana@example.net", "Ana Example", "Checked zone", "A record", "Sam Operator"):
@@ -257,6 +257,93 @@ async def test_docs_shape_with_strings_nulls_and_nested_empty_attachments(whmcs8
         EntryKind.INTERNAL_NOTE,
     ]
     assert view.entries[1].author == "Demo Admin"
+
+
+async def test_zero_dates_in_any_spelling_read_as_no_date(whmcs8, fetcher):
+    """All-zero dates (with a `T`, padded, date only) are "no date", never shown as a date."""
+    payload = {
+        "result": "success",
+        "ticketid": 7,
+        "tid": "ZERO-1",
+        "date": "0000-00-00T00:00:00",
+        "lastreply": " 0000-00-00 ",
+        "replies": {
+            "reply": [
+                {"replyid": "0", "name": "Cynthia", "message": "Hi", "date": "0000-00-00"},
+                {
+                    "replyid": "1",
+                    "admin": "Demo Admin",
+                    "message": "Hello",
+                    "date": "0000-00-00T00:00:00",
+                },
+            ]
+        },
+        "notes": [],
+    }
+    whmcs8.raw = (200, "application/json", json.dumps(payload))
+    view = await provider_for(fetcher).fetch(cred(whmcs8), BY_ID)
+    fields = fields_of(view)
+    assert fields["Created"] == "—"
+    assert fields["Last reply"] == "—"
+    assert [e.author for e in view.entries] == ["Cynthia", "Demo Admin"]
+
+
+@pytest.mark.parametrize(
+    ("removed", "shown"),
+    [
+        ("1", "1 (files removed)"),
+        ("on", "1 (files removed)"),
+        (True, "1 (files removed)"),
+        ("no", "1"),
+        ("off", "1"),
+        ({"unexpected": 1}, "1"),
+        (None, "1"),
+    ],
+)
+async def test_attachments_removed_follows_the_one_truth_rule(whmcs8, fetcher, removed, shown):
+    """`attachments_removed` reads by the kit's truth rule; anything unreadable is "no"."""
+    payload = {
+        "result": "success",
+        "ticketid": 8,
+        "tid": "FILES-1",
+        "replies": {
+            "reply": [
+                {
+                    "replyid": "0",
+                    "message": "See file",
+                    "attachments": [{"filename": "a.png", "index": 0}],
+                    "attachments_removed": removed,
+                }
+            ]
+        },
+    }
+    whmcs8.raw = (200, "application/json", json.dumps(payload))
+    view = await provider_for(fetcher).fetch(cred(whmcs8), BY_ID)
+    assert fields_of(view)["Attachments"] == shown
+
+
+def test_credential_fields_declare_what_the_core_guards(fetcher):
+    """The URL is guarded (client bound untrusted); identifier, secret and key are masked."""
+    assert Whmcs.url_fields() == ("url",)
+    assert Whmcs.secret_params == frozenset({"identifier", "secret", "accesskey"})
+    stored = {"url": "https://billing.example.com", **GOOD, "accesskey": "KeyValue0123"}
+    assert Whmcs.secrets_of(stored) == [GOOD["identifier"], GOOD["secret"], "KeyValue0123"]
+    assert provider_for(fetcher).http.untrusted_urls
+
+
+async def test_rejection_hold_is_per_credential(whmcs8, fetcher):
+    """The hold follows the credential's fingerprint: the same fields held, others tried."""
+    provider = provider_for(fetcher)
+    bad = cred(whmcs8, secret="WrongSecret000")
+    with pytest.raises(CredentialsRejected):
+        await provider.fetch(Credential(bad), BY_ID)
+    sent = len(whmcs8.requests)
+    with pytest.raises(CredentialsRejected, match="ban"):
+        await provider.fetch(dict(bad), BY_ID)  # same fields, another object: still held
+    assert len(whmcs8.requests) == sent
+    view = await provider.fetch(Credential(cred(whmcs8)), BY_ID)
+    assert view.ticket_id == "QKD-804113"
+    assert len(whmcs8.requests) == sent + 1
 
 
 async def test_access_key_is_sent_only_when_set(fetcher):
@@ -419,9 +506,9 @@ async def test_verify_rejects_bad_credentials_and_wrong_urls(whmcs8, fetcher):
 
 
 async def test_verify_refuses_private_urls_without_the_setting(whmcs8):
-    """http://127.0.0.1 and https://10.0.0.1 are refused at save; nothing is sent."""
+    """http://127.0.0.1 and https://10.0.0.1 are refused by the bound client; nothing is sent."""
     async with make_session(2.0) as session:
-        strict = Fetcher(session, redactor=Redactor())
+        strict = Http(session, redactor=Redactor())
         provider = provider_for(strict)
         with pytest.raises(BadInput, match="https://"):
             await provider.verify(cred(whmcs8))

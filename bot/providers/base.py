@@ -3,27 +3,90 @@ The provider contract and the neutral ticket view.
 
 A provider knows HTTP and its API's shapes and nothing of Discord: it turns an answer into a
 `TicketView` and maps failures to the errors in `bot.errors`. The renderer knows Discord's
-limits and nothing of providers; the policy (`bot.policy`) is the one place deciding who sees
-which part. Every part of a view is tagged with the narrowest audience allowed to see it.
+limits and nothing of providers; `bot.access` is the one place deciding who sees which part.
+Every part of a view is tagged with the narrowest audience allowed to see it.
+
+What a provider declares here, the core acts on without the provider asking: a credential
+field of kind `URL` gets the URL guard at save time and at every request, fields of kind
+`SECRET` and the declared `secret_params`/`secret_headers` are masked in every log line.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Hashable, Mapping
+import hashlib
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import TicketLensError
 
-#: A decrypted credential: field key -> value, exactly as the admin typed it.
-Credential = Mapping[str, str]
+if TYPE_CHECKING:
+    from bot.http import Http, ProviderHttp
+    from bot.settings import ProviderSettings
 
 RefT = TypeVar("RefT", bound=Hashable)
+
+
+def fingerprint(*parts: str) -> str:
+    """
+    A stable, unkeyed hash of `parts` (128 bits of SHA-256, hex) for rate and cache keys.
+
+    Keys built from it do not hold credentials in clear. The parts are length-prefixed so
+    ("ab", "c") and ("a", "bc") differ.
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()[:32]
+
+
+class Credential(Mapping[str, str]):
+    """
+    A decrypted credential: field key -> value, exactly as it was typed. Immutable.
+
+    Its `fingerprint` (the cache and rate-limit key that stands for it) is computed once, on
+    first use: the store hands out the same object for every lookup until the row changes.
+    """
+
+    __slots__ = ("_fingerprint", "_values")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self._fingerprint: str | None = None
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        # Never the values: a credential in a traceback or a debug line must not leak.
+        return f"Credential(fields={sorted(self._values)})"
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every field, standing for this credential in cache and rate keys."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(*(f"{k}={v}" for k, v in sorted(self._values.items())))
+        return self._fingerprint
+
+
+def fingerprint_of(credential: Mapping[str, str]) -> str:
+    """`credential.fingerprint`, for a `Credential` or any plain mapping of its fields."""
+    if isinstance(credential, Credential):
+        return credential.fingerprint
+    return Credential(credential).fingerprint
 
 
 class Audience(enum.IntEnum):
@@ -54,16 +117,33 @@ class CredentialScope(enum.StrEnum):
     """Owner-scoped: each member links their own (a guild key may exist for staff too)."""
 
 
+class FieldKind(enum.StrEnum):
+    """What a credential field holds, which decides how the core treats it."""
+
+    PLAIN = "plain"
+    """Shown in logs like any other id (a user name)."""
+    SECRET = "secret"  # noqa: S105 - the kind's name, not a password
+    """Masked in every log line, error and message once it is known."""
+    URL = "url"
+    """An address the guild typed: https and public addresses only, checked when saved and at
+    every request (`ALLOW_PRIVATE_URLS` lifts both rules)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialField:
     """One input of a provider's credential modal."""
 
     key: str
     label: str
-    secret: bool = False
+    kind: FieldKind = FieldKind.PLAIN
     required: bool = True
     placeholder: str | None = None
     max_length: int = 200
+
+    @property
+    def secret(self) -> bool:
+        """Whether the value is masked in logs."""
+        return self.kind is FieldKind.SECRET
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +211,20 @@ class TicketView(_Frozen):
     entries_title: str = "Messages"
     timestamp: datetime | None = None
     footer: str | None = None
+    shared_account: bool = False
+    """Seen with the guild's shared team account (owner-scoped providers): said in the footer."""
 
 
 class Provider(abc.ABC, Generic[RefT]):
     """
     One ticket system.
 
-    A subclass declares its identity and credential shape as class variables and implements
-    `verify` and `fetch`. `fetch` goes to the network through the shared `bot.http.Fetcher`
-    and raises only `bot.errors` types. The core caches and coalesces `fetch` calls keyed by
-    (provider, credential fingerprint, ref), so `ref` must be hashable and fully identify the
-    request (normalised: two spellings of one ticket should compare equal).
+    A subclass declares its identity, credential shape and visibility as class variables and
+    implements `verify` and `fetch`. It reaches the network only through `self.http`, a client
+    bound once to its rate and trust level (`bot.http.ProviderHttp`), and raises only
+    `bot.errors` types (the core stamps the provider on them). The core caches and coalesces
+    `fetch` calls keyed by (provider, credential fingerprint, ref), so `ref` must be hashable
+    and fully identify the request (normalised: two spellings of one ticket compare equal).
     """
 
     key: ClassVar[str]
@@ -151,6 +234,20 @@ class Provider(abc.ABC, Generic[RefT]):
     scope: ClassVar[CredentialScope] = CredentialScope.GUILD
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     visibility: ClassVar[Visibility]
+    secret_params: ClassVar[frozenset[str]] = frozenset()
+    """Query or form parameter names that carry a credential (masked in every log line)."""
+    secret_headers: ClassVar[frozenset[str]] = frozenset()
+    """Header names that carry a credential (masked in every log line)."""
+
+    def __init__(self, http: Http, settings: ProviderSettings) -> None:
+        self.http: ProviderHttp = http.bind(
+            rate_per_s=settings.rate_per_s, untrusted_urls=bool(self.url_fields())
+        )
+
+    @classmethod
+    def url_fields(cls) -> tuple[str, ...]:
+        """Keys of the credential fields that hold a guild-supplied URL."""
+        return tuple(f.key for f in cls.credential_fields if f.kind is FieldKind.URL)
 
     @abc.abstractmethod
     async def verify(self, credential: Credential) -> None:
@@ -164,7 +261,8 @@ class Provider(abc.ABC, Generic[RefT]):
         """Provider-specific advice for an error (e.g. "allow the bot's IP"); None: the default."""
         return None
 
-    def secrets_of(self, credential: Credential) -> list[str]:
+    @classmethod
+    def secrets_of(cls, credential: Mapping[str, str]) -> list[str]:
         """Values that must never appear in logs, errors or messages."""
-        secret_keys = {f.key for f in self.credential_fields if f.secret}
+        secret_keys = {f.key for f in cls.credential_fields if f.secret}
         return [v for k, v in credential.items() if k in secret_keys and v]

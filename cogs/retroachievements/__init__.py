@@ -1,21 +1,14 @@
-"""RetroAchievements achievement tickets (`API_GetTicketData`)."""
+"""
+RetroAchievements achievement tickets (`API_GetTicketData`), as `/ticket retroachievements`.
 
-from __future__ import annotations
+What the bot relies on about the API: docs/providers/retroachievements.md.
+"""
 
-from typing import TYPE_CHECKING
-
+from bot.providers.extension import provider_setup
 from cogs.retroachievements._client import RetroAchievements, RetroSettings
-from cogs.retroachievements._cog import build_command
-
-if TYPE_CHECKING:
-    from bot.app import TicketLensBot
+from cogs.retroachievements._command import build_command
 
 #: Settings sections `__main__` validates before connecting.
 SETTINGS = (RetroSettings,)
 
-
-async def setup(bot: TicketLensBot) -> None:
-    """Register the provider and its `/ticket retroachievements` subcommand."""
-    provider = RetroAchievements(bot.fetcher, bot.section(RetroSettings))
-    bot.register_provider(provider)
-    bot.add_lookup_command(build_command(bot, provider))
+setup = provider_setup(RetroAchievements, RetroSettings, build_command)

@@ -2,38 +2,20 @@
 series.hr's `GET /tickets/get/{ticketId}` answer.
 
 The envelope is `{success, data:{Ticket}}` or `{success:false, error:{code, message}}`. The docs
-show one example ticket; much is undocumented (see shared/providers/serieshr-notes.md), so every
-field but the ids is optional and loosely typed: user ids are integers on the ticket pages but
-strings elsewhere, `ClaimedBy` on an unclaimed ticket may be null, 0 or missing, system messages
-have an undocumented `Type` and `Author`, and a timestamp we cannot read is shown as unknown
-rather than failing the whole ticket.
+show one example ticket; much is undocumented (see `docs/providers/serieshr.md`), so every
+field but the ids is optional and loosely typed (`bot.providers.values`): user ids are integers
+on the ticket pages but strings elsewhere, `ClaimedBy` on an unclaimed ticket may be null, 0 or
+missing, system messages have an undocumented `Type` and `Author`, and a timestamp we cannot
+read is shown as unknown rather than failing the whole ticket.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-
-def _time(value: Any) -> datetime | None:
-    """ISO 8601 (the docs' `2025-01-15T10:30:00.000Z`), or epoch seconds/milliseconds."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        seconds = value / 1000 if abs(value) > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+from bot.providers.values import OptFlag, OptText, Time
 
 
 def _user_id(value: Any) -> str | None:
@@ -44,12 +26,6 @@ def _user_id(value: Any) -> str | None:
         text = str(int(value)) if isinstance(value, float) else str(value).strip()
         return None if text in ("", "0") else text
     return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value)
 
 
 def _user_obj(value: Any) -> Any:
@@ -63,17 +39,7 @@ def _dict_or_none(value: Any) -> Any:
     return value if isinstance(value, dict) else None
 
 
-def _flag(value: Any) -> bool | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no")
-    return bool(value)
-
-
-Time = Annotated[datetime | None, BeforeValidator(_time)]
 UserId = Annotated[str | None, BeforeValidator(_user_id)]
-Text = Annotated[str | None, BeforeValidator(_text)]
 
 
 class _Loose(BaseModel):
@@ -84,16 +50,16 @@ class SrUser(_Loose):
     """`Author` / `ClaimedByUser`: Roblox identities (names may be missing)."""
 
     user_id: UserId = Field(None, validation_alias=AliasChoices("UserId", "userId"))
-    username: Text = Field(None, validation_alias=AliasChoices("Username", "username"))
-    display_name: Text = Field(None, validation_alias=AliasChoices("DisplayName", "displayName"))
+    username: OptText = Field(None, validation_alias=AliasChoices("Username", "username"))
+    display_name: OptText = Field(None, validation_alias=AliasChoices("DisplayName", "displayName"))
 
 
 class SrMessage(_Loose):
     """One entry of the `Content` map."""
 
-    content: Text = Field(None, validation_alias=AliasChoices("Content", "content"))
+    content: OptText = Field(None, validation_alias=AliasChoices("Content", "content"))
     author: UserId = Field(None, validation_alias=AliasChoices("Author", "author"))
-    type: Text = Field(None, validation_alias=AliasChoices("Type", "type"))
+    type: OptText = Field(None, validation_alias=AliasChoices("Type", "type"))
     timestamp: Time = Field(None, validation_alias=AliasChoices("Timestamp", "timestamp"))
 
 
@@ -121,13 +87,13 @@ class SrKeyedMessage(SrMessage):
 class SrTicket(_Loose):
     """One ticket. `TicketId` or `_id` is required: an answer without either is not a ticket."""
 
-    mongo_id: Text = Field(None, validation_alias=AliasChoices("_id", "id"))
-    ticket_id: Text = Field(None, validation_alias=AliasChoices("TicketId", "ticketId"))
-    subject: Text = Field(None, validation_alias=AliasChoices("Subject", "subject"))
-    category: Text = Field(None, validation_alias=AliasChoices("Category", "category"))
-    department: Text = Field(None, validation_alias=AliasChoices("Department", "department"))
-    status: Text = Field(None, validation_alias=AliasChoices("Status", "status"))
-    priority: Text = Field(None, validation_alias=AliasChoices("Priority", "priority"))
+    mongo_id: OptText = Field(None, validation_alias=AliasChoices("_id", "id"))
+    ticket_id: OptText = Field(None, validation_alias=AliasChoices("TicketId", "ticketId"))
+    subject: OptText = Field(None, validation_alias=AliasChoices("Subject", "subject"))
+    category: OptText = Field(None, validation_alias=AliasChoices("Category", "category"))
+    department: OptText = Field(None, validation_alias=AliasChoices("Department", "department"))
+    status: OptText = Field(None, validation_alias=AliasChoices("Status", "status"))
+    priority: OptText = Field(None, validation_alias=AliasChoices("Priority", "priority"))
     author: Annotated[SrUser | None, BeforeValidator(_user_obj)] = Field(
         None, validation_alias=AliasChoices("Author", "author")
     )
@@ -138,12 +104,10 @@ class SrTicket(_Loose):
     claimed_by_user: Annotated[SrUser | None, BeforeValidator(_user_obj)] = Field(
         None, validation_alias=AliasChoices("ClaimedByUser", "claimedByUser")
     )
-    claimed_by_name: Text = Field(
+    claimed_by_name: OptText = Field(
         None, validation_alias=AliasChoices("ClaimedByName", "claimedByName")
     )
-    game_report: Annotated[bool | None, BeforeValidator(_flag)] = Field(
-        None, validation_alias=AliasChoices("GameReport", "gameReport")
-    )
+    game_report: OptFlag = Field(None, validation_alias=AliasChoices("GameReport", "gameReport"))
     game_data: Annotated[dict[str, Any] | None, BeforeValidator(_dict_or_none)] = Field(
         None, validation_alias=AliasChoices("GameData", "gameData")
     )

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from bot.providers.extension import provider_setup
 from cogs.teambattles._client import TeamBattles, TeamBattlesSettings
-from cogs.teambattles._cog import build_command
-
-if TYPE_CHECKING:
-    from bot.app import TicketLensBot
+from cogs.teambattles._command import build_command
 
 #: Settings sections `__main__` validates before connecting.
 SETTINGS = (TeamBattlesSettings,)
 
-
-async def setup(bot: TicketLensBot) -> None:
-    """Register the provider and its `/ticket teambattles` subcommand."""
-    provider = TeamBattles(bot.fetcher, bot.section(TeamBattlesSettings))
-    bot.register_provider(provider)
-    bot.add_lookup_command(build_command(bot, provider))
+setup = provider_setup(TeamBattles, TeamBattlesSettings, build_command)

@@ -1,21 +1,12 @@
-"""WHMCS support tickets (`GetTicket`), staff only."""
+"""WHMCS support tickets (`GetTicket`), staff only. API facts: docs/providers/whmcs.md."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from bot.providers.extension import provider_setup
 from cogs.whmcs._client import Whmcs, WhmcsSettings
-from cogs.whmcs._cog import build_command
-
-if TYPE_CHECKING:
-    from bot.app import TicketLensBot
+from cogs.whmcs._command import build_command
 
 #: Settings sections `__main__` validates before connecting.
 SETTINGS = (WhmcsSettings,)
 
-
-async def setup(bot: TicketLensBot) -> None:
-    """Register the provider and its `/ticket whmcs` subcommand."""
-    provider = Whmcs(bot.fetcher, bot.section(WhmcsSettings), bot.redactor)
-    bot.register_provider(provider)
-    bot.add_lookup_command(build_command(bot, provider))
+setup = provider_setup(Whmcs, WhmcsSettings, build_command)

@@ -1,7 +1,7 @@
 """
 GetTicket's answer, as WHMCS 7.x and 8.x installs send it.
 
-See shared/providers/whmcs-notes.md. What this accepts, on purpose:
+See docs/providers/whmcs.md. What this accepts, on purpose:
 - ids as JSON strings (the docs, 7.x) or numbers (8.x), with the opening message's
   `replyid` staying `"0"`; every string field possibly `null` on old records;
 - `replies` as `{"reply": [...]}` and `notes` as `{"note": [...]}` or `[]` (no notes), a single
@@ -13,40 +13,11 @@ See shared/providers/whmcs-notes.md. What this accepts, on purpose:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
-
-def _text(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return value
-    return ""  # an object or list where text belongs: nothing we could show
-
-
-def _int(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        text = value.strip()
-        return int(text) if text.lstrip("-").isdigit() else None
-    return None
-
-
-def _flag(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
+from bot.providers.values import Flag, OptInt, Text
 
 
 def _attachments(value: Any) -> Any:
@@ -68,11 +39,6 @@ def _listed(key: str) -> Any:
         return [item for item in value if isinstance(item, dict)]
 
     return unwrap
-
-
-Text = Annotated[str, BeforeValidator(_text)]
-OptInt = Annotated[int | None, BeforeValidator(_int)]
-Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class WhmcsAttachment(BaseModel):
@@ -184,3 +150,19 @@ class WhmcsTicket(BaseModel):
     def number(self) -> int | None:
         """The internal ticket id."""
         return self.ticketid if self.ticketid is not None else self.id
+
+
+_ID: Final = TypeAdapter(OptInt)
+_TID: Final = TypeAdapter(Text)
+
+
+def is_ticket(payload: dict[str, Any]) -> bool:
+    """
+    Whether a success answer is a ticket: it has an internal id (`ticketid`, 8.x's `id`) or a
+    ticket number (`tid`), read as loosely as `WhmcsTicket` reads them.
+    """
+    return (
+        _ID.validate_python(payload.get("ticketid")) is not None
+        or _ID.validate_python(payload.get("id")) is not None
+        or bool(_TID.validate_python(payload.get("tid")))
+    )

@@ -3,7 +3,7 @@ A fake RetroAchievements API on 127.0.0.1 that answers like the live one.
 
 PascalCase keys, 401 `{"message": "Unauthenticated."}` for a bad key, 404
 `{"error": "Ticket ID N not found"}` for a missing ticket, 200 with `RecentTickets` when `i`
-is absent or not a positive integer (see shared/providers/retroachievements-notes.md).
+is absent or not a positive integer (see docs/providers/retroachievements.md).
 Knobs let a test make it slow, fail, rate-limit or send garbage; it counts every request.
 """
 

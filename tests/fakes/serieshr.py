@@ -4,9 +4,10 @@ A fake series.hr API on 127.0.0.1 that answers like the documented one.
 `GET /tickets/get/{ticketId}` with the key in the `apikey` header; the envelope
 `{success, data:{Ticket}}` / `{success:false, error:{code, message}}` with the documented
 messages (plan, module, not found); 401 "API key is required" without a key. What a wrong key
-gets is undocumented, so `bad_key_status` picks 401 or 403. It enforces the documented 25
-requests per second per key (answering 429 beyond it and counting those) and records the raw
-path, query and arrival time of every request.
+gets is undocumented, so `bad_key_status` picks 401 or 403; a key in mode `OTHER_403` gets a
+403 with `other_403_message` (`{key}` replaced by the key), a cause we do not recognise. It
+enforces the documented 25 requests per second per key (answering 429 beyond it and counting
+those) and records the raw path, query and arrival time of every request.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.fakes import listen
 OK = "ok"
 NO_PLAN = "no_plan"
 MODULE_OFF = "module_off"
+OTHER_403 = "other_403"
 
 PLAN_MESSAGE = "Tickets module requires a Premium or Enterprise subscription"
 MODULE_MESSAGE = "Tickets module is not enabled for this workspace"
@@ -96,6 +98,7 @@ class FakeSeriesHr:
     keys: dict[str, str] = field(default_factory=lambda: {"good-key": OK})
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_key_status: int = 401
+    other_403_message: str = "Workspace suspended for abuse (caller {key})"
     limit_per_s: int = 25
     delay_s: float = 0.0
     requests: list[SrRequest] = field(default_factory=list)
@@ -148,6 +151,8 @@ class FakeSeriesHr:
             return _error(403, PLAN_MESSAGE)
         if mode == MODULE_OFF:
             return _error(403, MODULE_MESSAGE)
+        if mode == OTHER_403:
+            return _error(403, self.other_403_message.format(key=key))
         ticket = self.tickets.get(request.path[len(prefix) :])
         if ticket is None:
             return _error(404, "Ticket not found")

@@ -5,7 +5,8 @@ A fake teambattles.gg API on 127.0.0.1 that answers like the documented one.
 a key reads only its owner's tickets, and someone else's ticket answers exactly like an unknown
 id (404). Errors are `{"error": "<code>", "details": …}`; whether the ticket codes are sent as
 `TICKET_NOT_FOUND` or `error_ticket_not_found` is unverified, so `upper_codes` picks one.
-It records every request's raw path and Authorization header.
+It records every request's raw path and Authorization header; `raw` answers a path id with any
+JSON body (200) for a valid key, to try answers that are not tickets.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class FakeTeamBattles:
     keys: dict[str, TbKey] = field(default_factory=dict)
     tickets: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     upper_codes: bool = True
+    raw: dict[str, Any] = field(default_factory=dict)
     requests: list[TbRequest] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -130,7 +132,10 @@ class FakeTeamBattles:
             return _error(401, "error_api_key_expired")
         if READ not in key.scopes:
             return _error(403, "error_api_key_permission_denied")  # details usually absent
-        found = self.tickets.get(request.path[len(prefix) :])
+        ticket_id = request.path[len(prefix) :]
+        if ticket_id in self.raw:
+            return web.json_response(self.raw[ticket_id], headers=_rate_headers())
+        found = self.tickets.get(ticket_id)
         if found is None or found[0] != key.owner:
             return _error(404, self._ticket_code("TICKET_NOT_FOUND"), "Ticket not found")
         return web.json_response(found[1], headers=_rate_headers())

@@ -36,9 +36,7 @@ def build_command(
         # Discord enforces min_value, but a client can still send anything: RetroAchievements
         # answers 0 or less with the recent-tickets list, which we must never show as a ticket.
         if ticket_id < 1:
-            raise BadInput(
-                provider.key, "A RetroAchievements ticket id is a whole number, 1 or more."
-            )
+            raise BadInput("A RetroAchievements ticket id is a whole number, 1 or more.")
         await run_lookup(bot, interaction, provider, ticket_id, public=public)
 
     return retroachievements

@@ -1,8 +1,8 @@
-"""The visibility policy: who may look up what, and which parts they see."""
+"""The access rules: who may look up what, and which parts they see."""
 
 from __future__ import annotations
 
-from bot.policy import Viewer, decide, redact
+from bot.access import Viewer, decide, for_audience
 from bot.providers.base import Audience, TicketView, ViewEntry, ViewField, Visibility
 
 PUBLIC_DATA = Visibility(public_allowed=True)
@@ -54,10 +54,10 @@ def test_public_audience_never_sees_staff_parts():
             ViewEntry(author="cust", body="hello", audience=Audience.REQUESTER),
         ),
     )
-    public = redact(view, decide(PRIVATE_STAFF, STAFF, public_requested=True).audience)
+    public = for_audience(view, decide(PRIVATE_STAFF, STAFF, public_requested=True).audience)
     assert public.description == ""
     assert [f.name for f in public.fields] == ["Status"]
     assert public.entries == ()
-    staff = redact(view, Audience.STAFF)
+    staff = for_audience(view, Audience.STAFF)
     assert [e.body for e in staff.entries] == ["internal", "hello"]
     assert staff.description == view.description

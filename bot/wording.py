@@ -3,7 +3,7 @@ The words users read when something did not work, in one place.
 
 Each typed error maps to a title and a text that says what to do next. Texts name commands
 and permissions, never a credential, URL or raw upstream body. A provider may add its own advice
-(`Provider.explain`), shown after the generic text.
+(`Provider.explain`), shown after the generic text. (Sending them is `bot.respond`'s job.)
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ PUBLIC_NOT_ALLOWED = (
 )
 
 
-def describe(error: TicketLensError, label: str, key: str) -> tuple[str, str]:
-    """Title and text for a typed error from provider `label` (`key` for command names)."""
+def describe(error: TicketLensError) -> tuple[str, str]:
+    """Title and text for a typed error, in the words of the provider it is about."""
+    provider = error.provider
+    label = provider.label if provider is not None else "The provider"
+    key = provider.key if provider is not None else ""
     configure = f"`/ticketconfig set provider:{key}`"
     if isinstance(error, BadInput):
         return "Can't look that up", error.detail

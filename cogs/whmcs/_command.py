@@ -28,17 +28,17 @@ def make_ref(ticket_id: int | None, number: str | None, replies: str) -> WhmcsRe
     """The lookup for these options, or `BadInput` (nothing is sent upstream then)."""
     number = (number or "").strip().lstrip("#").strip() or None
     if (ticket_id is None) == (number is None):
-        raise BadInput(Whmcs.key, ONE_OF)
+        raise BadInput(ONE_OF)
     if replies not in ("oldest", "newest"):
-        raise BadInput(Whmcs.key, "`replies` is `oldest` or `newest`.")
+        raise BadInput("`replies` is `oldest` or `newest`.")
     newest_first = replies == "newest"
     if ticket_id is not None:
         if ticket_id < 1:
-            raise BadInput(Whmcs.key, "A WHMCS ticket id is a whole number, 1 or more.")
+            raise BadInput("A WHMCS ticket id is a whole number, 1 or more.")
         return WhmcsRef("ticketid", str(ticket_id), newest_first)
     assert number is not None
     if len(number) > NUMBER_MAX or any(ch.isspace() or not ch.isprintable() for ch in number):
-        raise BadInput(Whmcs.key, "That is not a WHMCS ticket number (such as `ABC-123456`).")
+        raise BadInput("That is not a WHMCS ticket number (such as `ABC-123456`).")
     return WhmcsRef("ticketnum", number, newest_first)
 
 

@@ -1,0 +1,72 @@
+"""
+The ticket cache: whole lookups (`TicketView`s), cached for a short time and coalesced.
+
+Keyed by (provider key, credential fingerprint, ref), so a view fetched with one credential is
+never served to a lookup with another. It stays in this process: a guild's events all arrive at
+one process and credentials are guild-scoped, so no other process could use an entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
+from typing import Any, Final, Generic, TypeVar
+
+from cachetools import TTLCache
+
+__all__ = ["TicketCache"]
+
+T = TypeVar("T")
+
+_MISSING: Final = object()
+
+
+class TicketCache(Generic[T]):
+    """A bounded TTL cache of lookups that also shares one call among concurrent callers."""
+
+    def __init__(self, *, ttl_s: float, size: int) -> None:
+        # TTL 0 turns the cache off but keeps the coalescing of concurrent calls.
+        self._cache: TTLCache[Hashable, T] | None = (
+            TTLCache(maxsize=size, ttl=ttl_s) if ttl_s > 0 else None
+        )
+        self._inflight: dict[Hashable, asyncio.Task[T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache) if self._cache is not None else 0
+
+    async def get(
+        self, key: Hashable, factory: Callable[[], Awaitable[T]], *, fresh: bool = False
+    ) -> T:
+        """
+        `factory()`'s result, cached for the TTL and shared by concurrent callers.
+
+        While a call for `key` runs, other callers (fresh or not) await that same call rather
+        than starting their own, so a burst of lookups makes one upstream request. A failure
+        reaches every waiter and is not cached. `fresh=True` skips the cached value. A waiter
+        that is cancelled does not cancel the call for the others.
+        """
+        if not fresh and self._cache is not None:
+            value = self._cache.get(key, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[return-value]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(_run(factory))
+            self._inflight[key] = task
+            task.add_done_callback(partial(self._settle, key))
+        return await asyncio.shield(task)
+
+    def _settle(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if task.cancelled():
+            return
+        # Reading the exception also marks it retrieved: no "never retrieved" noise when every
+        # waiter was cancelled before the call failed.
+        if task.exception() is None and self._cache is not None:
+            self._cache[key] = task.result()
+
+
+async def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
