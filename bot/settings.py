@@ -20,6 +20,8 @@ _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ign
 
 S = TypeVar("S", bound=BaseSettings)
 
+_MAX_RATE_PER_S = 100_000
+
 
 class Settings(BaseSettings):
     """The bot's core settings; every one is listed in `.env.example`."""
@@ -79,11 +81,31 @@ class Settings(BaseSettings):
 
 
 class ProviderSettings(BaseSettings):
-    """Base for a provider's own section; subclasses set `env_prefix` and their fields."""
+    """
+    Base for a provider's own section; subclasses set `env_prefix` and their defaults.
+
+    A subclass re-declares a field with a plain default (`rate_per_s: float = 25.0`); the
+    checks below still apply to it, and to a `base_url` field where a provider has one.
+    """
 
     model_config = _ENV
 
-    rate_per_s: float = Field(5.0, gt=0, le=100_000)
+    rate_per_s: float = 5.0
+    """Requests per second per stored credential."""
+
+    @field_validator("rate_per_s")
+    @classmethod
+    def _usable_rate(cls, value: float) -> float:
+        if not 0 < value <= _MAX_RATE_PER_S:
+            raise ValueError(f"must be more than 0 and at most {_MAX_RATE_PER_S}")
+        return value
+
+    @field_validator("base_url", check_fields=False)
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 def load_section(cls: type[S]) -> S:

@@ -10,7 +10,8 @@ restart. Listeners and start/stop work of a provider belong on its Cog.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from discord import app_commands
@@ -22,7 +23,7 @@ from bot.settings import ProviderSettings
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
 
-__all__ = ["PROVIDER_EXTRA", "ProviderCog", "provider_setup"]
+__all__ = ["PROVIDER_EXTRA", "ProviderCog", "lookup_command", "provider_setup"]
 
 #: Key in a lookup command's `extras` holding its provider.
 PROVIDER_EXTRA = "ticketlens_provider"
@@ -31,6 +32,7 @@ P = TypeVar("P", bound=Provider[Any])
 S = TypeVar("S", bound=ProviderSettings)
 
 Command = app_commands.Command[Any, Any, Any]
+Callback = Callable[..., Coroutine[Any, Any, None]]
 
 
 class ProviderCog(commands.Cog):
@@ -43,8 +45,6 @@ class ProviderCog(commands.Cog):
         # Errors raised while the command parses its options (before the lookup stamps its
         # own) get their provider from here, in the bot's error handler.
         command.extras[PROVIDER_EXTRA] = provider
-        # One Cog class serves every provider; the name tells them apart in `bot.cogs`.
-        self.__cog_name__ = provider.label
 
     async def cog_load(self) -> None:
         """Make the provider known and its subcommand available."""
@@ -66,6 +66,31 @@ def provider_setup(
 
     async def setup(bot: TicketLensBot) -> None:
         provider = provider_cls(bot.upstream, bot.section(settings_cls))
-        await bot.add_cog(ProviderCog(bot, provider, build_command(bot, provider)))
+        # A Cog class of the provider's own, named after it and living in its package:
+        # discord.py removes an extension's Cogs by their module when it unloads or reloads it.
+        cog_cls = types.new_class(
+            f"{type(provider).__name__}Cog",
+            (ProviderCog,),
+            {"name": provider.label},
+            lambda namespace: namespace.update(__module__=type(provider).__module__),
+        )
+        await bot.add_cog(cog_cls(bot, provider, build_command(bot, provider)))
 
     return setup
+
+
+def lookup_command(
+    name: str, description: str, **option_help: str
+) -> Callable[[Callback], Command]:
+    """
+    The decorators every `/ticket <name>` subcommand shares: its name and description, each
+    option's help, and the ticket parameter `ticket_id` shown as the option `id` (a Python
+    parameter may not shadow the builtin).
+    """
+
+    def decorate(callback: Callback) -> Command:
+        described = app_commands.describe(**option_help)(callback)
+        renamed = app_commands.rename(ticket_id="id")(described)
+        return app_commands.command(name=name, description=description)(renamed)
+
+    return decorate

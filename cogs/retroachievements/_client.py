@@ -6,9 +6,6 @@ See docs/providers/retroachievements.md for the endpoint, its parameters and its
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from bot.errors import BadAnswer, CredentialsRejected, NotPermitted, TicketNotFound
@@ -32,22 +29,22 @@ class RetroSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="RETROACHIEVEMENTS_")
 
-    base_url: str = Field("https://retroachievements.org/API/", pattern=r"^https?://")
-    rate_per_s: float = Field(5.0, gt=0, le=100_000)
+    base_url: str = "https://retroachievements.org/API/"
+    rate_per_s: float = 5.0
 
 
 class RetroAchievements(Provider[int]):
     """Achievement tickets; public on the site, so `public:true` may post them."""
 
-    key: ClassVar[str] = "retroachievements"
-    label: ClassVar[str] = "RetroAchievements"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+    key = "retroachievements"
+    label = "RetroAchievements"
+    credential_fields = (
         CredentialField("username", "Username", kind=FieldKind.PLAIN, max_length=64),
         CredentialField("api_key", "Web API key", kind=FieldKind.SECRET, max_length=128),
     )
     # The Web API key travels in the query string.
-    secret_params: ClassVar[frozenset[str]] = frozenset({"y"})
-    visibility: ClassVar[Visibility] = Visibility(public_allowed=True)
+    secret_params = frozenset({"y"})
+    visibility = Visibility(public_allowed=True)
 
     def __init__(self, http: Http, settings: RetroSettings) -> None:
         super().__init__(http, settings)

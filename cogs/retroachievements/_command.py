@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.errors import BadInput
 from bot.lookup import run_lookup
+from bot.providers.extension import lookup_command
 from cogs.retroachievements._client import RetroAchievements
 
 if TYPE_CHECKING:
@@ -20,11 +21,9 @@ def build_command(
 ) -> app_commands.Command[Any, Any, Any]:
     """The subcommand, closed over its provider (so it can live under the core `/ticket`)."""
 
-    @app_commands.command(
-        name="retroachievements", description="Look up a RetroAchievements achievement ticket."
-    )
-    @app_commands.rename(ticket_id="id")
-    @app_commands.describe(
+    @lookup_command(
+        "retroachievements",
+        "Look up a RetroAchievements achievement ticket.",
         ticket_id="The ticket number, as in retroachievements.org/ticket/<id>.",
         public="Post it in the channel for everyone (default: only you see it).",
     )

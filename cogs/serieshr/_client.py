@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from bot.errors import (
@@ -63,23 +62,21 @@ class SeriesHrSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="SERIESHR_")
 
-    base_url: str = Field("https://api.series.hr", pattern=r"^https?://")
+    base_url: str = "https://api.series.hr"
     #: The documented limit: 25 requests per second per API key.
-    rate_per_s: float = Field(25.0, gt=0, le=100_000)
+    rate_per_s: float = 25.0
 
 
 class SeriesHr(Provider[str]):
     """Workspace tickets of series.hr (Roblox groups): private, staff only."""
 
-    key: ClassVar[str] = "serieshr"
-    label: ClassVar[str] = "series.hr"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+    key = "serieshr"
+    label = "series.hr"
+    credential_fields = (
         CredentialField("api_key", "API key", kind=FieldKind.SECRET, max_length=200),
     )
-    visibility: ClassVar[Visibility] = Visibility(
-        public_allowed=True, staff_only=True, public_audience=Audience.PUBLIC
-    )
-    secret_headers: ClassVar[frozenset[str]] = frozenset({"apikey"})
+    visibility = Visibility(public_allowed=True, staff_only=True, public_audience=Audience.PUBLIC)
+    secret_headers = frozenset({"apikey"})
 
     def __init__(self, http: Http, settings: SeriesHrSettings) -> None:
         super().__init__(http, settings)

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.errors import BadInput
 from bot.lookup import run_lookup
+from bot.providers.extension import lookup_command
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -42,9 +43,9 @@ def parse_ref(text: str) -> str:
 def build_command(bot: TicketLensBot, provider: SeriesHr) -> app_commands.Command[Any, Any, Any]:
     """The subcommand, closed over its provider (so it can live under the core `/ticket`)."""
 
-    @app_commands.command(name="serieshr", description="Look up a series.hr ticket (staff only).")
-    @app_commands.rename(ticket_id="id")
-    @app_commands.describe(
+    @lookup_command(
+        "serieshr",
+        "Look up a series.hr ticket (staff only).",
         ticket_id="The ticket id, e.g. TICKET-1234567890-ABCD, or its 24-character object id.",
         public="Post a summary (no message bodies) in the channel (default: only you see it).",
     )

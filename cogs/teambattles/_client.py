@@ -7,9 +7,8 @@ What each answer means, and where that is documented: docs/providers/teambattles
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from bot.errors import (
@@ -82,25 +81,25 @@ class TeamBattlesSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="TEAMBATTLES_")
 
-    base_url: str = Field("https://teambattles.gg/api/v1", pattern=r"^https?://")
+    base_url: str = "https://teambattles.gg/api/v1"
     #: TeamBattles meters each key with a token bucket that depends on its developer plan (Free:
     #: bursts of 60, then 1/s); its 429s carry Retry-After, which the HTTP layer waits out.
-    rate_per_s: float = Field(5.0, gt=0, le=100_000)
+    rate_per_s: float = 5.0
 
 
 class TeamBattles(Provider[str]):
     """A key's owner's support tickets: owner-scoped, so never posted publicly."""
 
-    key: ClassVar[str] = KEY
-    label: ClassVar[str] = LABEL
-    scope: ClassVar[CredentialScope] = CredentialScope.MEMBER
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+    key = KEY
+    label = LABEL
+    scope = CredentialScope.MEMBER
+    credential_fields = (
         CredentialField(
             "api_key", "API key", kind=FieldKind.SECRET, placeholder="tb_…", max_length=300
         ),
     )
-    visibility: ClassVar[Visibility] = Visibility(public_allowed=False)
-    secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization"})
+    visibility = Visibility(public_allowed=False)
+    secret_headers = frozenset({"authorization"})
 
     def __init__(self, http: Http, settings: TeamBattlesSettings) -> None:
         super().__init__(http, settings)

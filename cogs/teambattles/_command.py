@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.errors import BadInput
 from bot.lookup import run_lookup
+from bot.providers.extension import lookup_command
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -44,11 +45,11 @@ def parse_ref(text: str) -> str:
 def build_command(bot: TicketLensBot, provider: TeamBattles) -> app_commands.Command[Any, Any, Any]:
     """The subcommand, closed over its provider. No `public` option: the answer is yours only."""
 
-    @app_commands.command(
-        name="teambattles", description="Look up one of your TeamBattles support tickets."
+    @lookup_command(
+        "teambattles",
+        "Look up one of your TeamBattles support tickets.",
+        ticket_id="The ticket's id: the code in the ticket's address.",
     )
-    @app_commands.rename(ticket_id="id")
-    @app_commands.describe(ticket_id="The ticket's id: the code in the ticket's address.")
     async def teambattles(
         interaction: discord.Interaction, ticket_id: app_commands.Range[str, 1, 100]
     ) -> None:

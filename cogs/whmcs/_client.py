@@ -15,10 +15,9 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, Final, Literal
 
 from cachetools import TTLCache
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from yarl import URL
 
@@ -79,7 +78,7 @@ class WhmcsSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="WHMCS_")
 
-    rate_per_s: float = Field(2.0, gt=0, le=100_000)
+    rate_per_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +107,9 @@ def endpoint(url: str) -> str:
 class Whmcs(Provider[WhmcsRef]):
     """Support tickets of a self-hosted WHMCS: private conversations, so staff only."""
 
-    key: ClassVar[str] = "whmcs"
-    label: ClassVar[str] = "WHMCS"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+    key = "whmcs"
+    label = "WHMCS"
+    credential_fields = (
         CredentialField(
             "url",
             "WHMCS URL",
@@ -130,8 +129,8 @@ class Whmcs(Provider[WhmcsRef]):
             max_length=128,
         ),
     )
-    visibility: ClassVar[Visibility] = Visibility(public_allowed=True, staff_only=True)
-    secret_params: ClassVar[frozenset[str]] = frozenset({"identifier", "secret", "accesskey"})
+    visibility = Visibility(public_allowed=True, staff_only=True)
+    secret_params = frozenset({"identifier", "secret", "accesskey"})
 
     def __init__(self, http: Http, settings: WhmcsSettings) -> None:
         super().__init__(http, settings)

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.errors import BadInput
 from bot.lookup import run_lookup
+from bot.providers.extension import lookup_command
 from cogs.whmcs._client import Whmcs, WhmcsRef
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ def make_ref(ticket_id: int | None, number: str | None, replies: str) -> WhmcsRe
 def build_command(bot: TicketLensBot, provider: Whmcs) -> app_commands.Command[Any, Any, Any]:
     """The subcommand, closed over its provider (so it can live under the core `/ticket`)."""
 
-    @app_commands.command(name="whmcs", description="Look up a WHMCS support ticket (staff only).")
-    @app_commands.rename(ticket_id="id")
-    @app_commands.describe(
+    @lookup_command(
+        "whmcs",
+        "Look up a WHMCS support ticket (staff only).",
         ticket_id="The internal ticket ID (as in the admin area's ticket URL).",
         number="The ticket number customers see, such as ABC-123456.",
         replies="Which replies come first (default: oldest).",
