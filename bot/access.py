@@ -11,6 +11,7 @@ or picks a credential.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ def for_audience(
         update["entries"] = entries
     if shared_account != view.shared_account:
         update["shared_account"] = shared_account
-    return view.model_copy(update=update) if update else view
+    return dataclasses.replace(view, **update) if update else view
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,27 +65,64 @@ async def _lookup(
     resolved = await access.credential(
         interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
     )
-    task = asyncio.ensure_future(_pages(bot, provider, resolved, ref, decision.audience))
+    # The lookup runs in this task; a timer defers the interaction if it is not done in time.
+    # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
+    deferral = _Deferral(interaction, ephemeral=decision.ephemeral)
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    if not task.done():
-        # asyncio.wait, not wait_for(shield(...)): the task must outlive the timeout either way.
-        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-        if not done:
-            try:
-                await interaction.response.defer(ephemeral=decision.ephemeral, thinking=True)
-            except BaseException:
-                # Nobody could be answered now (the interaction expired): stop the lookup too.
-                task.cancel()
-                raise
-            if not decision.ephemeral:
-                interaction.extras[PUBLIC_PLACEHOLDER] = True
-    pages = await task
+    timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
+    try:
+        pages = await _pages(bot, provider, resolved, ref, decision.audience)
+    except asyncio.CancelledError:
+        # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
+        if deferral.failure is None:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise deferral.failure from None
+    finally:
+        timer.cancel()
+        deferral.fetching = False
+    await deferral.finished()
     if len(pages) == 1:
         await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
         return
     turner = PageTurner(pages, invoker_id=interaction.user.id)
     turner.origin = interaction
     await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)
+
+
+class _Deferral:
+    """Defers an interaction on a timer; if that fails, stops the lookup it was for."""
+
+    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
+        self._interaction = interaction
+        self._ephemeral = ephemeral
+        self._lookup = asyncio.current_task()
+        self._task: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+        self.fetching = True
+
+    def start(self) -> None:
+        """Send the deferral now (the timer's callback)."""
+        self._task = asyncio.ensure_future(self._defer())
+
+    async def _defer(self) -> None:
+        try:
+            await self._interaction.response.defer(ephemeral=self._ephemeral, thinking=True)
+        except Exception as exc:
+            # Nobody could be answered now (the interaction expired): stop the lookup too.
+            self.failure = exc
+            if self.fetching and self._lookup is not None:
+                self._lookup.cancel()
+            return
+        if not self._ephemeral:
+            self._interaction.extras[PUBLIC_PLACEHOLDER] = True
+
+    async def finished(self) -> None:
+        """Wait for a deferral in flight; raise its failure if it had one."""
+        if self._task is not None:
+            await self._task
+        if self.failure is not None:
+            raise self.failure
 
 
 async def _pages(

@@ -105,6 +105,17 @@ _BARE_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # is percent-encoded, notably ( ) [ ] < > @ " ` \ and whitespace: a URL that holds them could
 # end our masked link early, open a new one or spell a mention.
 _URL_SAFE_CHARS = "/?&=+,;:!$'*%~-._"
+# A URL `_rebuild_url` would return unchanged: lower-case http(s), a host of valid DNS labels,
+# no port, user info or fragment, and a path and non-empty query of characters that are either
+# unreserved or in `_URL_SAFE_CHARS`, with every `%` starting an escape. Checked first, so the
+# common case skips parsing and re-encoding.
+_URL_PART_CHAR = r"(?:[A-Za-z0-9/&=+,;:!$'*~._-]|%[0-9A-Fa-f]{2})"
+_CLEAN_URL_RE = re.compile(
+    r"https?://(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
+    rf"(?:/{_URL_PART_CHAR}*)?(?:\?(?:\?|{_URL_PART_CHAR})+)?"
+)
+_MAX_HOST = 253
 
 
 # Small: thumbnails repeat (one badge per achievement), ticket URLs mostly do not.
@@ -123,6 +134,14 @@ def safe_url(url: str | None) -> str | None:
     url = url.strip()
     if not url or len(url) > URL_LIMIT:
         return None
+    clean = _CLEAN_URL_RE.fullmatch(url)
+    if clean is not None and len(clean["host"]) <= _MAX_HOST:
+        return url
+    return _rebuild_url(url)
+
+
+def _rebuild_url(url: str) -> str | None:
+    """`safe_url`'s work for any stripped URL of at most URL_LIMIT characters."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -184,8 +203,10 @@ def _one_line(text: str) -> str:
 
 def _markdown_line(text: str, limit: int) -> str:
     """Untrusted text for a part that renders markdown (titles, field names): escaped."""
+    # `to_discord` already neutralised it; joining its lines with spaces cannot form a
+    # mention, link or fence again (each needs its characters adjacent).
     converted = to_discord(text, TextFormat.PLAIN, max_input=limit * INPUT_FACTOR)
-    return truncate(neutralise(_one_line(converted)), limit)
+    return truncate(_one_line(converted), limit)
 
 
 def _plain_line(text: str, limit: int) -> str:

@@ -83,6 +83,11 @@ _PLAIN_ESCAPE_RE = re.compile(rf"(?P<url>{_URL_PART})|(?P<md>[\\*_~|`])")
 # List markers at line start (`- `, `+ `, `1. `): escaped so plain text cannot become a list.
 _PLAIN_LIST_RE = re.compile(r"^(?P<lead>[ \t]*)(?P<marker>[-+]|\d{1,9}[.)])(?=[ \t])", re.MULTILINE)
 
+# PLAIN text without any of these characters needs no conversion at all: no rule of the PLAIN
+# conversion (`<br>`, literal `\n`, entities, markdown punctuation, list markers) nor of
+# `neutralise` starts from one of them. Most field values ("Open", a name) are such text.
+_PLAIN_WORK_RE = re.compile(r"[<\\&*_~|`.)+\-@\[\]#>\n\r\u2028\u2029\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
 # What truncate() strips from the end of a cut: a lone backslash would escape whatever we append
 # (the ellipsis, a link), and a trailing zero-width space or joiner is half of a sequence.
 _DANGLING = "\\" + ZWSP + "\u200d"
@@ -179,8 +184,10 @@ def _html_to_markdown(text: str) -> str:
 
 
 def _plain_to_markdown(text: str) -> str:
-    text = _BR_RE.sub("\n", text)
-    text = _LITERAL_NEWLINE_RE.sub("\n", text)
+    if "<" in text:
+        text = _BR_RE.sub("\n", text)
+    if "\\" in text:
+        text = _LITERAL_NEWLINE_RE.sub("\n", text)
     text = html.unescape(text)
     text = _escape_punctuation(text)
     # The backslash goes before the punctuation: "\\3." would show the backslash, digits
@@ -205,6 +212,8 @@ def to_discord(text: str, fmt: TextFormat, *, max_input: int = MAX_INPUT_CHARS) 
     """
     max_input = max(0, min(max_input, MAX_INPUT_CHARS))
     cut = len(text) > max_input
+    if fmt is TextFormat.PLAIN and not cut and not _PLAIN_WORK_RE.search(text):
+        return text.strip()
     text = text[:max_input]
     if fmt is TextFormat.HTML:
         converted = _html_to_markdown(text)
@@ -248,7 +257,10 @@ def neutralise(text: str) -> str:
     if not _NEEDS_WORK_RE.search(text):
         # Most field values ("Open", a user name) hold nothing any rule below would touch.
         return text
-    text = _LINE_SEPARATOR_RE.sub("\n", text)
+    # Each rule runs only when the characters it starts from are there (a substring test is
+    # far cheaper than a regex pass, and a lookup renders some 20 pieces of text).
+    if "\r" in text or "\u2028" in text or "\u2029" in text:
+        text = _LINE_SEPARATOR_RE.sub("\n", text)
     text = _CONTROL_RE.sub("", text)
 
     def spell_out(match: re.Match[str]) -> str:
@@ -259,13 +271,20 @@ def neutralise(text: str) -> str:
             return url
         return f"{label} ({url})"
 
-    text = _MASKED_LINK_RE.sub(spell_out, text)
-    text = _LINK_JOIN_RE.sub("]" + ZWSP, text)
-    text = _EVERYONE_RE.sub("@" + ZWSP, text)
-    text = _ANGLE_MENTION_RE.sub("<" + ZWSP, text)
-    text = _LINE_START_RE.sub(lambda m: m.group("lead") + ZWSP, text)
-    text = _balance_fences(text)
-    return _BLANK_LINES_RE.sub("\n\n\n", text)
+    if "](" in text:
+        text = _MASKED_LINK_RE.sub(spell_out, text)
+        text = _LINK_JOIN_RE.sub("]" + ZWSP, text)
+    if "@" in text:
+        text = _EVERYONE_RE.sub("@" + ZWSP, text)
+    if "<" in text:
+        text = _ANGLE_MENTION_RE.sub("<" + ZWSP, text)
+    if "#" in text or ">" in text:
+        text = _LINE_START_RE.sub(lambda m: m.group("lead") + ZWSP, text)
+    if "```" in text:
+        text = _balance_fences(text)
+    if text.count("\n") > 3:
+        text = _BLANK_LINES_RE.sub("\n\n\n", text)
+    return text
 
 
 def truncate(text: str, limit: int, *, more: str = "…") -> str:

@@ -287,3 +287,34 @@ async def test_unreadable_stored_credential_asks_to_enter_it_again(bot, fake_dis
     assert response.ephemeral
     assert "can't be read" in text
     assert "/ticketconfig set" in text
+
+
+async def test_a_failed_deferral_stops_the_lookup(bot, fake_discord, fake_ra, monkeypatch, caplog):
+    """When even the deferral is refused (the interaction expired), the lookup stops at once
+    instead of waiting for a slow provider, and the bot goes on serving."""
+    import time
+
+    from bot import lookup
+
+    def undelivered() -> bool:
+        return any("could not deliver an error" in r.getMessage() for r in caplog.records)
+
+    monkeypatch.setattr(lookup, "DEFER_AFTER_S", 0.3)
+    fake_discord.callback_deadline = 0.1
+    await configure(bot)
+    fake_ra.tickets[31] = ra_ticket(31)
+    fake_ra.tickets[32] = ra_ticket(32)
+    fake_ra.delay_s = 3.0
+    started = time.monotonic()
+    await fake_discord.send_interaction(f"ticket {RA}", {"id": 31}, permissions=0)
+    while not undelivered():
+        assert time.monotonic() - started < 2.0, "the lookup waited for the provider"
+        await asyncio.sleep(0.05)
+
+    fake_discord.callback_deadline = None
+    fake_ra.delay_s = 0.0
+    inter = await fake_discord.send_interaction(f"ticket {RA}", {"id": 32}, permissions=0)
+    response = await fake_discord.wait_for_response(inter)
+    assert embeds_of(response.data)[0]["title"].startswith("Ticket #32")
+    # The stopped lookup's upstream call is shared (cached) and ends on its own; let it.
+    await asyncio.sleep(max(0.0, 3.3 - (time.monotonic() - started)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -162,9 +163,7 @@ views = st.builds(
         st.lists(fields, max_size=6),
         st.lists(fields, max_size=6),
         many_fields,
-        many_fields.map(
-            lambda fs: [f.model_copy(update={"value": f"{f.value}" * 300}) for f in fs]
-        ),
+        many_fields.map(lambda fs: [dataclasses.replace(f, value=f"{f.value}" * 300) for f in fs]),
     ).map(tuple),
     entries=st.lists(entries, max_size=14).map(tuple),
     entries_title=short_text,
@@ -307,7 +306,7 @@ def ra_view(**changes: object) -> TicketView:
         ),
         timestamp=NAIVE_REPORTED,
     )
-    return view.model_copy(update=changes)
+    return dataclasses.replace(view, **changes)
 
 
 def test_ra_view_renders() -> None:
@@ -480,3 +479,23 @@ def test_embeds_size_counts_every_part() -> None:
     embed.set_footer(text="ijkl")
     embed.set_author(name="mn")
     assert embeds_size([embed, discord.Embed(title="x")]) == 2 + 3 + 1 + 2 + 4 + 2 + 1
+
+
+_LABEL = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_PART = st.text(alphabet="abcXYZ019/?&=+,;:!$'*~._-%@()[]<> #", max_size=30)
+
+
+@PROPERTY
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTPS", "ftp"]),
+    labels=st.lists(_LABEL, min_size=1, max_size=4),
+    path=_PART,
+    query=st.one_of(st.none(), _PART),
+)
+def test_safe_url_shortcut_agrees_with_the_full_rebuild(scheme, labels, path, query) -> None:
+    """The fast path for already-clean URLs returns exactly what the full parse-and-encode
+    would, for clean and unclean URLs alike."""
+    from bot.render import _rebuild_url
+
+    url = f"{scheme}://{'.'.join(labels)}/{path}" + (f"?{query}" if query is not None else "")
+    assert safe_url(url) == _rebuild_url(url.strip())
