@@ -86,6 +86,7 @@ async def run(
                 upstream=http,
                 redactor=redactor,
                 sections=sections,
+                tune_collector=True,
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

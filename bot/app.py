@@ -11,6 +11,7 @@ which calls `register_provider` and `add_lookup_command`; nothing in `bot/` name
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -33,13 +34,16 @@ from bot.providers.base import Provider, TicketView
 from bot.providers.extension import PROVIDER_EXTRA
 from bot.redact import Redactor
 from bot.render import render_error
-from bot.respond import send_private
+from bot.respond import release, send_private
 from bot.settings import Settings
 from bot.store import CredentialUnreadable, Store
 
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseSettings)
+
+#: The cyclic collector's thresholds once connected (`tune_collector`); Python's: 700, 10, 10.
+GC_THRESHOLDS = (2_000, 10, 10)
 
 
 def discover_extensions() -> list[str]:
@@ -51,6 +55,22 @@ def discover_extensions() -> list[str]:
             continue
         (packages if info.ispkg else modules).append(info.name)
     return sorted(packages) + sorted(modules)
+
+
+def tune_collector() -> None:
+    """
+    Set the cyclic garbage collector up for serving, once start-up is over.
+
+    Measured under `make bench` with gc.callbacks: at Python's default thresholds (700, 10,
+    10) the collector cost ~0.19 ms per lookup (a young collection of ~0.3 ms every four
+    lookups at 100 in flight, and full ones walking every module). Freezing what exists now
+    (modules, the command tree, the guild cache: alive for the whole process anyway), a young
+    generation of 2 000 allocations, and interactions freed without it (`respond.release`)
+    bring it to ~0.02 ms per lookup, and the resident memory grows less under load than
+    with the defaults. Garbage cycles wait at most 2 000 allocations longer.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _qualname(cls: type) -> str:
@@ -68,6 +88,7 @@ class TicketLensBot(commands.Bot):
         upstream: Http,
         redactor: Redactor,
         sections: Mapping[type[BaseSettings], BaseSettings] | None = None,
+        tune_collector: bool = False,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -98,6 +119,8 @@ class TicketLensBot(commands.Bot):
             name="ticket", description="Look up a ticket from a connected system.", guild_only=True
         )
         self.synced_this_start = False
+        # Tuned once, by the real process only (`__main__`): tests run many bots in one process.
+        self._tune_collector = tune_collector
 
     # -- provider registry -------------------------------------------------------------
 
@@ -170,12 +193,21 @@ class TicketLensBot(commands.Bot):
         removed = await self.store.forget_guild(guild.id)
         log.info("removed from guild %s; deleted %d stored credential(s)", guild.id, removed)
 
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command[Any, Any, Any]
+    ) -> None:
+        """A command answered: let its interaction go (see `bot.respond.release`)."""
+        release(interaction)
+
     async def on_ready(self) -> None:
         """Log once we are connected (ids only)."""
         user = self.user
         log.info(
             "connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds)
         )
+        if self._tune_collector:
+            self._tune_collector = False
+            tune_collector()
 
     # -- the one error handler ----------------------------------------------------------
 
@@ -192,6 +224,7 @@ class TicketLensBot(commands.Bot):
         if isinstance(error, app_commands.CommandInvokeError):
             original = error.original
         await self.report_error(interaction, original)
+        release(interaction)
 
     async def report_error(self, interaction: discord.Interaction, original: BaseException) -> None:
         """Tell the invoker what went wrong (ephemeral) and log what we must."""
