@@ -17,7 +17,13 @@ from typing import Any
 
 import discord
 
-from bot.errors import CredentialsRejected, LinkedKeyRejected, NotConfigured, NotLinked
+from bot.errors import (
+    CredentialsRejected,
+    LinkedKeyRejected,
+    NotConfigured,
+    NotLinked,
+    PolicyRefusal,
+)
 from bot.providers.base import (
     Audience,
     Credential,
@@ -35,6 +41,7 @@ __all__ = [
     "Decision",
     "ResolvedCredential",
     "Viewer",
+    "check_publishable",
     "decide",
     "for_audience",
 ]
@@ -92,6 +99,15 @@ def for_audience(
     if shared_account != view.shared_account:
         update["shared_account"] = shared_account
     return dataclasses.replace(view, **update) if update else view
+
+
+def check_publishable(view: TicketView, decision: Decision) -> None:
+    """
+    A public post of a ticket its provider keeps out of public view is refused (the answer
+    to the invoker alone stays allowed): `PolicyRefusal("ticket_not_public")` with the reason.
+    """
+    if not decision.ephemeral and view.public_refusal:
+        raise PolicyRefusal("ticket_not_public", reason=view.public_refusal)
 
 
 @dataclass(frozen=True, slots=True)

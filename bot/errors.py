@@ -102,3 +102,8 @@ class BadAnswer(TicketLensError):
 
 class PolicyRefusal(TicketLensError):
     """Our own visibility policy refused the request (`detail` is the rule's code)."""
+
+    def __init__(self, detail: str = "", reason: str = "") -> None:
+        self.reason = reason
+        """The provider's own words for why, where the rule has one."""
+        super().__init__(detail)

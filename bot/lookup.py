@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
-from bot.access import ResolvedCredential, decide, for_audience
+from bot.access import Decision, ResolvedCredential, check_publishable, decide, for_audience
 from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
 from bot.paging import PageTurner
-from bot.providers.base import Audience, Provider, TicketView
+from bot.providers.base import Provider, TicketView
 from bot.render import render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
 
@@ -71,7 +71,7 @@ async def _lookup(
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
     timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
     try:
-        pages = await _pages(bot, provider, resolved, ref, decision.audience)
+        pages = await _pages(bot, provider, resolved, ref, decision)
     except asyncio.CancelledError:
         # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
         if deferral.failure is None:
@@ -130,7 +130,7 @@ async def _pages(
     provider: Provider[R],
     resolved: ResolvedCredential,
     ref: R,
-    audience: Audience,
+    decision: Decision,
 ) -> list[list[discord.Embed]]:
     credential = resolved.values
 
@@ -141,4 +141,5 @@ async def _pages(
         view = await bot.tickets.get((provider.key, resolved.fingerprint, ref), fetch)
     except CredentialsRejected as exc:
         raise resolved.rejected(exc) from None
-    return render_pages(for_audience(view, audience, shared_account=resolved.shared))
+    check_publishable(view, decision)
+    return render_pages(for_audience(view, decision.audience, shared_account=resolved.shared))

@@ -49,6 +49,12 @@ PUBLIC_NOT_ALLOWED = (
     "Run the command again without `public`.",
 )
 
+TICKET_NOT_PUBLIC = (
+    "Can't post this publicly",
+    "{label} keeps this ticket out of public view: {reason}. Run the command again without "
+    "`public` to see it yourself.",
+)
+
 
 def describe(error: TicketLensError) -> tuple[str, str]:
     """Title and text for a typed error, in the words of the provider it is about."""
@@ -59,6 +65,9 @@ def describe(error: TicketLensError) -> tuple[str, str]:
     if isinstance(error, BadInput):
         return "Can't look that up", error.detail
     if isinstance(error, PolicyRefusal):
+        if error.detail == "ticket_not_public":
+            title, text = TICKET_NOT_PUBLIC
+            return title, text.format(label=label, reason=error.reason)
         title, text = STAFF_ONLY if error.detail == "staff_only" else PUBLIC_NOT_ALLOWED
         return title, text.format(label=label)
     if isinstance(error, NotLinked):

@@ -346,3 +346,33 @@ async def test_answered_interactions_are_freed_without_the_cyclic_collector(
         gc.garbage.clear()
         gc.enable()
     assert leaked == []
+
+
+async def test_pending_review_is_never_posted_publicly(bot, fake_discord, fake_ra):
+    """A Pending Review (quarantined) ticket: public:true is refused with the reason, only to
+    the invoker, and nothing reaches the channel; without public it is shown to the invoker."""
+    await configure(bot)
+    fake_ra.tickets[44] = ra_ticket(44, ReportState=4, ReportStateDescription="Pending Review")
+    inter = await fake_discord.send_interaction(
+        f"ticket {RA}", {"id": 44, "public": True}, permissions=0
+    )
+    response = await fake_discord.wait_for_response(inter)
+    text = all_text(embeds_of(response.data))
+    assert response.ephemeral
+    assert "Can't post this publicly" in text
+    assert "Pending Review" in text
+    assert "without `public`" in text
+    assert "Sample Cheevo" not in text
+
+    inter = await fake_discord.send_interaction(f"ticket {RA}", {"id": 44}, permissions=0)
+    response = await fake_discord.wait_for_response(inter)
+    assert response.ephemeral
+    assert embeds_of(response.data)[0]["title"].startswith("Ticket #44")
+
+    fake_ra.tickets[45] = ra_ticket(45, ReportState=1)
+    inter = await fake_discord.send_interaction(
+        f"ticket {RA}", {"id": 45, "public": True}, permissions=0
+    )
+    response = await fake_discord.wait_for_response(inter)
+    assert not response.ephemeral
+    assert embeds_of(response.data)[0]["title"].startswith("Ticket #45")

@@ -574,3 +574,40 @@ async def test_ticket_without_replies_counts_its_own_attachments(whmcs8, fetcher
 def test_the_api_endpoint_is_under_the_install(typed, called):
     """The typed install address gets /includes/api.php (once)."""
     assert endpoint(typed) == called
+
+
+PHP_TEXT_NOTICE = (
+    "\nDeprecated: Creation of dynamic property Foo::$bar is deprecated in "
+    "/var/www/whmcs/includes/hooks/custom.php on line 12\n"
+)
+PHP_HTML_NOTICE = (
+    "<br />\n<b>Warning</b>:  Undefined variable $x in "
+    "<b>/var/www/whmcs/includes/hooks/custom.php</b> on line <b>3</b><br />\n"
+)
+
+
+@pytest.mark.parametrize("prefix", ["\ufeff", PHP_TEXT_NOTICE, PHP_HTML_NOTICE, "\ufeff\ufeff"])
+async def test_bom_or_php_notices_before_the_json_are_read_past(whmcs, fetcher, prefix):
+    """An install whose answers start with a UTF-8 BOM or PHP notices still works, at save
+    time and for lookups (both used to say no WHMCS API answered)."""
+    whmcs.prefix = prefix
+    provider = provider_for(fetcher)
+    await provider.verify(cred(whmcs))
+    view = await provider.fetch(cred(whmcs), BY_ID)
+    assert view.ticket_id
+
+
+async def test_php_notices_without_data_say_so(whmcs8, fetcher):
+    """PHP notices and no WHMCS answer after them: the admin is told what to check, at save
+    time and at lookup, never "no WHMCS API answered"."""
+    whmcs8.raw = (200, "text/html", PHP_TEXT_NOTICE + PHP_HTML_NOTICE)
+    provider = provider_for(fetcher)
+    with pytest.raises(BadAnswer) as caught:
+        await provider.fetch(cred(whmcs8), BY_ID)
+    assert "PHP warnings before the data" in caught.value.detail
+    assert "error display settings" in caught.value.detail
+    assert "Display Errors" in (provider.explain(caught.value) or "")
+    with pytest.raises(BadInput) as refused:
+        await provider.verify(cred(whmcs8))
+    assert "PHP warnings" in refused.value.detail
+    assert "no WHMCS API answered" not in refused.value.detail

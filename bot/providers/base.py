@@ -212,6 +212,9 @@ class TicketView:
     footer: str | None = None
     shared_account: bool = False
     """Seen with the guild's shared team account (owner-scoped providers): said in the footer."""
+    public_refusal: str = ""
+    """Why the provider keeps this one ticket out of public view (e.g. it is quarantined),
+    however public its kind is; empty when it may be posted. `bot.access` acts on it."""
 
 
 class Provider(abc.ABC, Generic[RefT]):

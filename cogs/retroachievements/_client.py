@@ -34,7 +34,8 @@ class RetroSettings(ProviderSettings):
 
 
 class RetroAchievements(Provider[int]):
-    """Achievement tickets; public on the site, so `public:true` may post them."""
+    """Achievement tickets, readable by any signed-in member on the site: `public:true` may
+    post them, but for quarantined (Pending Review) ones (see `_view.py`)."""
 
     key = "retroachievements"
     label = "RetroAchievements"

@@ -23,6 +23,9 @@ STATES: Final[dict[int, tuple[str, Colour]]] = {
     3: ("Request", Colour.YELLOW),
     4: ("Pending Review", Colour.PURPLE),
 }
+PENDING_REVIEW: Final = 4
+#: State 4 is quarantined (RAWeb's ticket policy): never posted in a channel.
+PENDING_REVIEW_REASON: Final = "it is Pending Review (quarantined until a moderator checks it)"
 UNKNOWN_STATE: Final = ("Unknown", Colour.SLATE)
 TYPES: Final[dict[int, str]] = {1: "Triggered at the wrong time", 2: "Did not trigger"}
 HARDCORE: Final[dict[bool | None, str]] = {True: "Yes", False: "No (softcore)", None: "Unknown"}
@@ -85,4 +88,5 @@ def to_view(ticket: RaTicket, *, provider: str, provider_label: str) -> TicketVi
         fields=fields,
         timestamp=ticket.reported_at,
         footer=f"{provider_label} · ticket #{ticket.id} · {state}",
+        public_refusal=PENDING_REVIEW_REASON if ticket.report_state == PENDING_REVIEW else "",
     )

@@ -82,6 +82,14 @@ def explain(error: TicketLensError, *, key: str) -> str | None:
             "member with **Manage Server** needs to enter the address WHMCS answers on "
             f"directly (check https:// and www.) with {configure}."
         )
+    if isinstance(error, BadAnswer | BadInput) and detail.startswith(
+        "whmcs answered, but with php warnings"
+    ):
+        return (
+            "PHP notices printed into WHMCS's answers hide the data. A WHMCS admin can turn "
+            "off **Display Errors** (General Settings, Other tab) and PHP's `display_errors`, "
+            "or fix the hook or module the warning names; the same credentials then work."
+        )
     if isinstance(error, BadInput) and detail.startswith("the url was refused"):
         return f"A member with **Manage Server** can enter another URL with {configure}."
     if isinstance(error, BadInput) and detail.startswith("no whmcs api answered"):

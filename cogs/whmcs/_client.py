@@ -71,6 +71,19 @@ _NVP_MESSAGE_RE = re.compile(
 )
 _XML_RESULT_RE = re.compile(r"<result>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</result>", re.DOTALL)
 _XML_MESSAGE_RE = re.compile(r"<message>\s*(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?\s*</message>", re.DOTALL)
+# What PHP prints for a notice, in text or HTML error display ("Warning: ..." or
+# "<b>Deprecated</b>:  ..."), at the start of a line.
+_PHP_NOTICE_RE = re.compile(
+    r"(?:^|\n|<br\s*/?>)\s*(?:<b>)?(?:PHP )?"
+    r"(?:Deprecated|Warning|Notice|Strict Standards|Fatal error|Parse error)(?:</b>)?:",
+    re.IGNORECASE,
+)
+_JSON: Final = json.JSONDecoder()
+
+#: An install that prints PHP notices into its answers, and no WHMCS answer after them.
+PHP_NOTICES: Final = (
+    "WHMCS answered, but with PHP warnings before the data: check its error display settings"
+)
 
 
 class WhmcsSettings(ProviderSettings):
@@ -222,6 +235,8 @@ class Whmcs(Provider[WhmcsRef]):
                     f"HTTP {status} without a WHMCS answer: a firewall, WAF or proxy in front "
                     "of WHMCS may be blocking the bot",
                 )
+            if _PHP_NOTICE_RE.search(_body_text(answer)):
+                raise BadAnswer(PHP_NOTICES)
             raise BadAnswer(f"no WHMCS API answered at that URL (HTTP {status})")
         result = str(payload.get("result") or "").strip().lower()
         if result == "error":
@@ -281,15 +296,33 @@ class Whmcs(Provider[WhmcsRef]):
         return explain(error, key=self.key)
 
 
+def _body_text(answer: HttpAnswer) -> str:
+    return answer.text.lstrip("\ufeff").strip()
+
+
 def _decode(answer: HttpAnswer) -> dict[str, Any] | None:
-    """The answer as a dict with `result`: JSON, or the NVP/XML WHMCS uses for early errors."""
-    text = answer.text.strip()
+    """
+    The answer as a dict with `result`: JSON, or the NVP/XML WHMCS uses for early errors.
+
+    A UTF-8 byte order mark in a PHP file of the install starts every answer with U+FEFF
+    (which `str.strip` keeps), and PHP notices shown by the install come before the data;
+    the JSON object after them (WHMCS writes `result` first) is read all the same.
+    """
+    text = _body_text(answer)
     if text.startswith("{"):
         try:
             payload = json.loads(text)
         except (ValueError, RecursionError):
             payload = None
         return payload if isinstance(payload, dict) else None
+    start = text.find('{"result"')
+    if start > 0:
+        try:
+            payload, _ = _JSON.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            payload = None
+        if isinstance(payload, dict):
+            return payload
     if text.startswith("<"):
         result = _XML_RESULT_RE.search(text)
         if result is None:

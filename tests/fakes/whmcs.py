@@ -150,6 +150,7 @@ class FakeWhmcs:
     nvp_errors: bool = False
     error: tuple[int, str] | None = None  # (HTTP status, message) answered to everything
     raw: tuple[int, str, str] | None = None  # (status, content type, body)
+    prefix: str = ""  # before every JSON answer: a UTF-8 BOM or PHP notices of a broken install
     redirect_to: str | None = None
     tickets: dict[int, FakeTicket] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
@@ -174,7 +175,7 @@ class FakeWhmcs:
     # -- answers ---------------------------------------------------------------------------
 
     def _json(self, payload: Any, status: int = 200) -> web.Response:
-        body = php_json(payload, hex_escapes=self.version == "8")
+        body = self.prefix + php_json(payload, hex_escapes=self.version == "8")
         return web.Response(text=body, status=status, content_type="application/json")
 
     def _fail(self, status: int, message: str, *, early: bool = False) -> web.Response:
