@@ -43,51 +43,40 @@ async def run_lookup(
 ) -> None:
     """Look `ref` up with `provider` for the member behind `interaction` and answer."""
     try:
-        await _lookup(bot, interaction, provider, ref, public=public)
+        started = time.monotonic()
+        access = bot.access
+        viewer = await access.viewer(interaction)
+        decision = decide(provider.visibility, viewer, public_requested=public)
+        if not decision.allowed:
+            raise PolicyRefusal(decision.refusal or "")
+        resolved = await access.credential(
+            interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
+        )
+        # The lookup runs in this task; a timer defers the interaction if it is not done in time.
+        # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
+        deferral = _Deferral(interaction, ephemeral=decision.ephemeral)
+        remaining = DEFER_AFTER_S - (time.monotonic() - started)
+        timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
+        try:
+            pages = await _pages(bot, provider, resolved, ref, decision)
+        except asyncio.CancelledError:
+            # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
+            if deferral.failure is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            raise deferral.failure from None
+        finally:
+            timer.cancel()
+            deferral.fetching = False
+        await deferral.finished()
+        if len(pages) == 1:
+            await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
+            return
+        turner = PageTurner(pages, invoker_id=interaction.user.id)
+        turner.origin = interaction
+        await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)
     except TicketLensError as exc:
         raise exc.for_provider(provider) from None
-
-
-async def _lookup(
-    bot: TicketLensBot,
-    interaction: discord.Interaction,
-    provider: Provider[R],
-    ref: R,
-    *,
-    public: bool,
-) -> None:
-    started = time.monotonic()
-    access = bot.access
-    viewer = await access.viewer(interaction)
-    decision = decide(provider.visibility, viewer, public_requested=public)
-    if not decision.allowed:
-        raise PolicyRefusal(decision.refusal or "")
-    resolved = await access.credential(
-        interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
-    )
-    # The lookup runs in this task; a timer defers the interaction if it is not done in time.
-    # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
-    deferral = _Deferral(interaction, ephemeral=decision.ephemeral)
-    remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
-    try:
-        pages = await _pages(bot, provider, resolved, ref, decision)
-    except asyncio.CancelledError:
-        # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
-        if deferral.failure is None:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        raise deferral.failure from None
-    finally:
-        timer.cancel()
-        deferral.fetching = False
-    await deferral.finished()
-    if len(pages) == 1:
-        await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
-        return
-    turner = PageTurner(pages, invoker_id=interaction.user.id)
-    turner.origin = interaction
-    await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)
 
 
 class _Deferral:

@@ -1,7 +1,7 @@
 """
 A fake WHMCS API (`POST /includes/api.php`, action GetTicket) on 127.0.0.1.
 
-It answers like a 7.x or an 8.x install (see shared/providers/whmcs-notes.md):
+It answers like a 7.x or an 8.x install (see docs/providers/whmcs.md):
 - 8.x: numeric ids (the opening message keeps `replyid: "0"`), `id`, `owner_name`,
   `requestor_*` and `attachments`, JSON with PHP's hex escapes (`\\u0022`, `\\u0026`, ...)
   and escaped slashes; `repliessort` upper-cased (anything else is ASC), notes in the same order;
