@@ -204,5 +204,5 @@ class Access:
     def _resolved(
         self, provider: Provider[Any], values: Credential, *, shared: bool
     ) -> ResolvedCredential:
-        self._redactor.add(*provider.secrets_of(values))
+        self.remember_secrets(provider, values)
         return ResolvedCredential(values, shared=shared, scope=provider.scope)

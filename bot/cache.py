@@ -32,9 +32,6 @@ class TicketCache(Generic[T]):
         )
         self._inflight: dict[Hashable, asyncio.Task[T]] = {}
 
-    def __len__(self) -> int:
-        return len(self._cache) if self._cache is not None else 0
-
     async def get(
         self, key: Hashable, factory: Callable[[], Awaitable[T]], *, fresh: bool = False
     ) -> T:

@@ -28,7 +28,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -552,13 +552,16 @@ class ProviderHttp:
             untrusted_url=self.untrusted_urls,
         )
 
-    async def check_url(self, url: str) -> None:
-        """The save-time URL check (`Http.check_url`)."""
-        await self._http.check_url(url)
-
-    def redact(self, text: str) -> str:
-        """`text` with every known secret masked (for upstream messages we pass on)."""
-        return self._http.redactor.redact(text)
+    def quote(self, text: str, secrets: Iterable[str], *, limit: int) -> str:
+        """
+        An upstream message as it may be shown: `secrets` (the credential's own, which the
+        redactor learns here if it did not know them yet) and every other known secret masked,
+        on one line, at most `limit` characters.
+        """
+        redactor = self._http.redactor
+        redactor.add(*secrets)
+        line = " ".join(redactor.redact(text).split())
+        return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -69,6 +69,13 @@ def _header_re(names: str) -> re.Pattern[str]:
 
 _HEADER_RE = _header_re(_HEADER_NAMES)
 
+
+def _alternatives(names: Iterable[str], built_in: str) -> str:
+    # Longest first, so a name that is a prefix of another never wins the alternation.
+    learnt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return f"{learnt}|{built_in}"
+
+
 # `Authorization: <scheme> <value>`: the value is a credential whatever the scheme.
 _AUTHORIZATION_RE = re.compile(
     r"(?P<head>\bauthorization[\"']?\s*[:=]\s*[\"']?)"
@@ -118,12 +125,10 @@ class Redactor:
             header = self._header_names | {h.lower() for h in headers if h}
             if query != self._query_names:
                 self._query_names = query
-                extra = "|".join(re.escape(n) for n in sorted(query, key=len, reverse=True))
-                self._query_re = _query_re(f"{extra}|{_QUERY_NAMES}")
+                self._query_re = _query_re(_alternatives(query, _QUERY_NAMES))
             if header != self._header_names:
                 self._header_names = header
-                extra = "|".join(re.escape(n) for n in sorted(header, key=len, reverse=True))
-                self._header_re = _header_re(f"{extra}|{_HEADER_NAMES}")
+                self._header_re = _header_re(_alternatives(header, _HEADER_NAMES))
 
     def __len__(self) -> int:
         return len(self._known)

@@ -191,7 +191,7 @@ async def test_an_unknown_403_is_quoted_without_secrets(fake_sr, fetcher, redact
     with pytest.raises(NotPermitted) as caught:
         await provider_for(fake_sr, fetcher).fetch({"api_key": key}, TID)
     assert caught.value.detail == (
-        f"series.hr says: Workspace suspended (caller [key], owner {MASK})"
+        f"series.hr says: Workspace suspended (caller {MASK}, owner {MASK})"
     )
 
 

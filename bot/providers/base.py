@@ -263,6 +263,11 @@ class Provider(abc.ABC, Generic[RefT]):
         """Provider-specific advice for an error (e.g. "allow the bot's IP"); None: the default."""
         return None
 
+    def quote(self, text: str, credential: Mapping[str, str], *, limit: int = 300) -> str:
+        """An upstream message fit to show in an error: one line, bounded, with this
+        credential's secrets and every other secret the bot knows masked."""
+        return self.http.quote(text, self.secrets_of(credential), limit=limit)
+
     @classmethod
     def secrets_of(cls, credential: Mapping[str, str]) -> list[str]:
         """Values that must never appear in logs, errors or messages."""

@@ -115,7 +115,7 @@ class SeriesHr(Provider[str]):
         if ticket.shown_id is None:
             # Only readable once validated: an `_id` object or an empty `TicketId` is no id.
             raise BadAnswer(NOT_A_TICKET)
-        return to_view(ticket, self)
+        return to_view(ticket, provider=self.key, provider_label=self.label)
 
     def _raise_for(self, answer: HttpAnswer, ref: str, credential: Credential) -> None:
         """Raise the typed error for a failed answer; return for a successful one."""
@@ -145,12 +145,7 @@ class SeriesHr(Provider[str]):
 
     def _quote(self, message: str, credential: Credential) -> str:
         """An upstream message fit to show: one line, short, never the key nor another secret."""
-        text = " ".join(message.split())[:150]
-        key = credential.get("api_key", "")
-        if key:
-            # Our own mask first: the redactor may not know this key yet (a key being saved).
-            text = text.replace(key, "[key]")
-        text = self.http.redact(text)
+        text = self.quote(message, credential, limit=150)
         return f"series.hr says: {text}" if text else ""
 
     def explain(self, error: TicketLensError) -> str | None:

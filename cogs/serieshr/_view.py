@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from bot.providers.base import Audience, EntryKind, Provider, TicketView, ViewEntry, ViewField
+from bot.providers.base import Audience, EntryKind, TicketView, ViewEntry, ViewField
 from bot.providers.palette import Colour, priority_label, status_of
 from cogs.serieshr._models import SrKeyedMessage, SrTicket, SrUser
 
@@ -84,7 +84,7 @@ def _entries(ticket: SrTicket) -> tuple[ViewEntry, ...]:
     return tuple(entries)
 
 
-def to_view(ticket: SrTicket, provider: Provider[Any]) -> TicketView:
+def to_view(ticket: SrTicket, *, provider: str, provider_label: str) -> TicketView:
     """The neutral view: a public summary, with the conversation for the requester only."""
     shown_id = ticket.shown_id or "?"
     status, colour = status_of(ticket.status or "", STATUSES, unknown=None)
@@ -106,8 +106,8 @@ def to_view(ticket: SrTicket, provider: Provider[Any]) -> TicketView:
     ]
     subject = (ticket.subject or "").strip()
     return TicketView(
-        provider=provider.key,
-        provider_label=provider.label,
+        provider=provider,
+        provider_label=provider_label,
         ticket_id=shown_id,
         title=f"{shown_id}: {subject}" if subject else f"series.hr ticket {shown_id}",
         colour=colour,

@@ -31,7 +31,7 @@ from bot.providers.base import (
 from bot.providers.parsing import path_segment, read_model
 from bot.settings import ProviderSettings
 from cogs.teambattles._models import TbTicket
-from cogs.teambattles._view import KEY, LABEL, to_view
+from cogs.teambattles._view import to_view
 
 KEY_PREFIX: Final = "tb_"
 #: `tb_` then the key proper (64 hex digits today; any visible ASCII but space is accepted, so a
@@ -90,8 +90,8 @@ class TeamBattlesSettings(ProviderSettings):
 class TeamBattles(Provider[str]):
     """A key's owner's support tickets: owner-scoped, so never posted publicly."""
 
-    key = KEY
-    label = LABEL
+    key = "teambattles"
+    label = "TeamBattles"
     scope = CredentialScope.MEMBER
     credential_fields = (
         CredentialField(
@@ -138,7 +138,7 @@ class TeamBattles(Provider[str]):
         answer = await self._get(credential, ref)
         _raise_for(answer, ref)
         ticket = read_model(TbTicket, answer.json(), is_ticket=lambda p: "id" in p)
-        return to_view(ticket)
+        return to_view(ticket, provider=self.key, provider_label=self.label)
 
     def explain(self, error: TicketLensError) -> str | None:
         """The owner-scoped 404's meaning, and what to do about key problems."""

@@ -8,9 +8,6 @@ from bot.providers.base import Audience, EntryKind, TicketView, ViewEntry, ViewF
 from bot.providers.palette import Colour, humanise, priority_label, status_of
 from cogs.teambattles._models import TbTicket
 
-KEY: Final = "teambattles"
-LABEL: Final = "TeamBattles"
-
 #: Status -> (label, colour): the documented enum.
 STATUSES: Final[dict[str, tuple[str, Colour]]] = {
     "open": ("Open", Colour.ORANGE),
@@ -29,7 +26,7 @@ def _entries(ticket: TbTicket) -> tuple[ViewEntry, ...]:
     entries = []
     for message in messages:
         if message.is_system:
-            author, kind = LABEL, EntryKind.SYSTEM
+            author, kind = "TeamBattles", EntryKind.SYSTEM
         elif message.is_own_message:
             author, kind = "You", EntryKind.CUSTOMER
         else:
@@ -46,7 +43,7 @@ def _entries(ticket: TbTicket) -> tuple[ViewEntry, ...]:
     return tuple(entries)
 
 
-def to_view(ticket: TbTicket) -> TicketView:
+def to_view(ticket: TbTicket, *, provider: str, provider_label: str) -> TicketView:
     """The neutral view; owner-scoped, so every part is for the requester only."""
     status, colour = status_of(ticket.status, STATUSES)
     number = f"#{ticket.ticket_number}" if ticket.ticket_number is not None else ticket.id
@@ -65,8 +62,8 @@ def to_view(ticket: TbTicket) -> TicketView:
     fields.append(ViewField(name="Ticket id", value=ticket.id, inline=False, audience=private))
     subject = ticket.subject.strip()
     return TicketView(
-        provider=KEY,
-        provider_label=LABEL,
+        provider=provider,
+        provider_label=provider_label,
         ticket_id=number,
         title=f"Ticket {number}: {subject}" if subject else f"TeamBattles ticket {number}",
         colour=colour,

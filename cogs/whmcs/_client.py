@@ -40,7 +40,6 @@ from bot.providers.base import (
     fingerprint_of,
 )
 from bot.providers.parsing import read_model
-from bot.redact import MASK, MIN_SECRET_LENGTH
 from bot.settings import ProviderSettings
 from cogs.whmcs._advice import explain
 from cogs.whmcs._models import WhmcsTicket, is_ticket
@@ -253,7 +252,7 @@ class Whmcs(Provider[WhmcsRef]):
         self, message: str, credential: Credential, ref: WhmcsRef | None
     ) -> TicketLensError | None:
         low = " ".join(message.split()).lower()
-        shown = self._clean(message, credential)
+        shown = self.quote(message, credential, limit=MESSAGE_LIMIT)
         if low.startswith("ticket id not found"):
             return None if ref is None else TicketNotFound(ref.label)
         if low.startswith(_REJECTING):
@@ -264,17 +263,6 @@ class Whmcs(Provider[WhmcsRef]):
             return NotPermitted("WHMCS reported an error without a message")
         return NotPermitted(f"WHMCS said: {shown}")
 
-    def _clean(self, text: str, credential: Credential) -> str:
-        """An upstream message as we may show it: secrets masked, one line, bounded."""
-        text = self.http.redact(text)
-        # The core teaches the redactor a credential's secrets when it opens one; a caller
-        # that hands us a credential directly must not see them echoed back either.
-        for secret in sorted(self.secrets_of(credential), key=len, reverse=True):
-            if len(secret) >= MIN_SECRET_LENGTH:
-                text = text.replace(secret, MASK)
-        line = " ".join(text.split())
-        return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…"
-
     def _redirect_detail(self, answer: HttpAnswer, credential: Credential) -> str:
         where = ""
         try:
@@ -283,7 +271,7 @@ class Whmcs(Provider[WhmcsRef]):
             location = None
         if location is not None and location.is_absolute() and location.host:
             origin = f"{location.scheme}://{location.host}"
-            where = f" to {self._clean(origin, credential)}"
+            where = f" to {self.quote(origin, credential, limit=MESSAGE_LIMIT)}"
         elif location is not None and str(location):
             where = " to another page of the same site"
         return (
