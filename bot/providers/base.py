@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
-from bot.errors import TicketLensError
+from bot.errors import BadInput, TicketLensError
 
 if TYPE_CHECKING:
     from bot.http import Http, ProviderHttp
@@ -258,6 +258,37 @@ class Provider(abc.ABC, Generic[RefT]):
     @abc.abstractmethod
     async def fetch(self, credential: Credential, ref: RefT) -> TicketView:
         """Fetch one ticket and turn it into a view, raising only `bot.errors` types."""
+
+    # -- references: how a ticket is named outside a command's options -------------------
+
+    def ref_text(self, ref: RefT) -> str:
+        """
+        `ref` as text that `parse_ref` reads back to an equal ref: kept in button custom ids
+        (with the provider key and a page, at most 100 characters in all) and in a member's
+        lookup history. Never holds a secret. The default is `str(ref)`.
+        """
+        return str(ref)
+
+    def parse_ref(self, text: str) -> RefT:
+        """
+        The ref that `ref_text` wrote, or `BadInput` for anything else (a button's custom id
+        can be forged, so this validates as strictly as the command's options do).
+        """
+        raise BadInput(f"{self.label} tickets cannot be named by text.")
+
+    def find_refs(self, text: str, credential: Mapping[str, str] | None) -> list[RefT]:
+        """
+        Ticket references in a message's text (links to the ticket's page, ids in the
+        provider's own format), in order of appearance, each once. `credential` is the one
+        the lookup would use, when there is one (a self-hosted provider knows its host from
+        it); None otherwise. The default finds nothing.
+        """
+        return []
+
+    def remembers(self, ref: RefT) -> bool:
+        """Whether a successful lookup of `ref` goes into the member's history (offered by
+        the `id` option's autocomplete). False for refs that are not one ticket."""
+        return True
 
     def explain(self, error: TicketLensError) -> str | None:
         """Provider-specific advice for an error (e.g. "allow the bot's IP"); None: the default."""
