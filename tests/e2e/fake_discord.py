@@ -34,14 +34,53 @@ replaces the "thinking" message; with `callback_deadline` set (Discord: 3 s) a l
 response is 404/10062; privileged intents not granted close the gateway with 4014; no
 GUILD_CREATE without the GUILDS intent; a bulk command overwrite is lightly validated (names,
 descriptions, option order and nesting) and answered 400/50035 like Discord.
+
+Beyond slash commands and components it plays: message context-menu commands
+(`send_message_command`, the target in `data.resolved.messages`, see `user_message`),
+autocomplete (`send_autocomplete`: the focused option's partial text always a string; the type 8
+answer checked: at most 25 choices, names 1-100, values of the option's type) and the bot's own
+channel posts (`POST /channels/{id}/messages`: 404/10003 outside the fake's guilds, 403/50001 for
+`forbidden_channels`, 400/50006 when empty; `channel_messages`). Every message the bot sends or
+edits (callbacks 4 and 7, follow-ups, edits, channel posts) has its components lightly checked
+(`validate_message_components`: rows, buttons, custom ids) and is answered 400/50035 like Discord.
+Each JSON answer is kept on its request as `RecordedRequest.answer`.
+
+Checked against Discord's own description (github.com/discord/discord-api-spec,
+specs/openapi.json; github.com/discord/discord-api-docs, developers/...), not vendored here:
+
+* message command data: `target_id` and `resolved.messages` (interactions/application-commands.mdx
+  "Message Commands", interactions/receiving-and-responding.mdx "Application Command Data
+  Structure", "Resolved Data Structure"); the REST spec does not describe incoming interactions;
+* autocomplete: the callback is `ApplicationCommandAutocompleteCallbackRequest` (type 8, `data`
+  one of `InteractionApplicationCommandAutocompleteCallback{String,Integer,Number}Data`,
+  `choices` maxItems 25, each `ApplicationCommandOption{String,Integer,Number}Choice`: `name`
+  1-100, `value` a string, an `Int53Type` or a double). The spec gives a string value
+  maxLength 6000 where the docs ("Application Command Option Choice Structure") say "up to 100
+  characters": the fake holds the bot to the documented 100. That the focused value is the raw
+  typed text (a string even for integer and number options) is the maintainers' answer in
+  discord/discord-api-docs#4338 (the docs' "not invalid numbers" is open as #4956). An
+  `InteractionCallbackResponse` has a `resource` only for types 4, 7 and 12, so a type 8 answer
+  with `with_response` carries none;
+* components: `ActionRowComponentForMessageRequest` (type 1, `components` minItems 1, maxItems 5),
+  `ButtonComponentForMessageRequest` (type 2, `custom_id` 1-100, `label` maxLength 80, `url`
+  maxLength 512), `ButtonStyleTypes` (5 LINK, 6 PREMIUM); components/reference.mdx: link buttons
+  need a `url` and no `custom_id`, other non-premium buttons a `custom_id` and no `url`, premium
+  ones a `sku_id` only; custom ids unique within a message; one select fills a row; legacy
+  messages at most 5 top-level action rows, IS_COMPONENTS_V2 (1 << 15) messages 40 components
+  (`MessageCreateRequest.components` maxItems 40). COMPONENT_CUSTOM_ID_DUPLICATED is the code
+  Discord answers (discord/discord-api-docs#3673); other codes are the BASE_TYPE_* family;
+* channel posts: `create_message` answers 200 with a `MessageResponse` (its required fields are
+  all present); error codes 10003, 50001, 50006, 50035 from topics/opcodes-and-status-codes.mdx.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import email.policy
 import json
+import math
 import os
 import re
 import secrets
@@ -102,6 +141,18 @@ PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, mess
 # Message flags.
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+FLAG_IS_COMPONENTS_V2 = 1 << 15
+
+# Application command types.
+CHAT_INPUT = 1
+MESSAGE_COMMAND = 3
+
+# Message component types and button styles.
+ACTION_ROW = 1
+BUTTON = 2
+SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
+BUTTON_LINK = 5
+BUTTON_PREMIUM = 6
 
 # Interaction types and callback types.
 APPLICATION_COMMAND = 2
@@ -194,6 +245,7 @@ class RecordedRequest:
     received_at: float  # time.monotonic()
     status: int = 0  # the status the fake answered with
     matched: bool = False  # False: no such route (answered 404)
+    answer: Any = None  # the JSON the fake answered with (None: no JSON body)
 
     @property
     def route(self) -> str:
@@ -366,6 +418,7 @@ class FakeDiscord:
         self.interactions: dict[int, FakeInteraction] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted_message_ids: list[int] = []
+        self.forbidden_channels: set[int] = set()  # the bot's posts there get 403/50001
         self.session_starts = 0
         self.errors: list[str] = []  # tracebacks of the fake's own failures (should stay empty)
         # Cleared: RESUMEs wait (to dispatch "while the bot is away" deterministically).
@@ -373,6 +426,7 @@ class FakeDiscord:
         self.resume_gate.set()
 
         self._tokens: dict[str, FakeInteraction] = {}
+        self._channel_posts: list[int] = []  # ids of messages the bot posted to a channel
         self._overrides: list[_Override] = []
         self._session: _Session | None = None
         self._conn: GatewayConnection | None = None
@@ -856,6 +910,12 @@ class FakeDiscord:
             ("GET", hook + r"/messages/(?P<mid>@original|\d+)", self._get_message, False),
             ("PATCH", hook + r"/messages/(?P<mid>@original|\d+)", self._edit_message, False),
             ("DELETE", hook + r"/messages/(?P<mid>@original|\d+)", self._delete_message, False),
+            (
+                "POST",
+                r"/channels/(?P<channel_id>\d+)/messages",
+                self._create_channel_message,
+                True,
+            ),
         ]
         self._routes = [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 
@@ -893,6 +953,8 @@ class FakeDiscord:
             recorded.matched = True
             response = _error(400, f"fake discord internal error: {exc!r}", 0)
         recorded.status = response.status
+        if response.content_type == "application/json" and isinstance(response.body, bytes):
+            recorded.answer = json.loads(response.body)
         self._notify()
         return response
 
@@ -1021,6 +1083,9 @@ class FakeDiscord:
             )
         data = record.data
         message: dict[str, Any] | None = None
+        problem = self._check_callback_data(inter, record)
+        if problem is not None:
+            return problem
         if record.type == 9:
             if not data.get("custom_id") or not data.get("title") or not data.get("components"):
                 return _error(400, "Invalid Form Body", 50035, errors={"data": {"_errors": []}})
@@ -1042,10 +1107,31 @@ class FakeDiscord:
             info["response_message_id"] = message["id"]
             info["response_message_loading"] = record.type == 5
             info["response_message_ephemeral"] = bool(int(message["flags"]) & FLAG_EPHEMERAL)
+        if record.type == 8:  # no resource: an autocomplete answer creates nothing
+            return _json(200, {"interaction": info})
         resource: dict[str, Any] = {"type": record.type}
         if message is not None and record.type != 6:
             resource["message"] = message
         return _json(200, {"interaction": info, "resource": resource})
+
+    def _check_callback_data(
+        self, inter: FakeInteraction, record: CallbackRecord
+    ) -> web.Response | None:
+        """400/50035 for an autocomplete answer or message Discord would refuse, else None."""
+        errors: dict[str, Any] = {}
+        if record.type == 8:
+            focused = _focused_option(inter.payload["data"].get("options") or [])
+            option_type = int(focused["type"]) if focused is not None else None
+            body = record.request.json
+            answer = body.get("data") if isinstance(body, dict) else None
+            errors = validate_autocomplete_choices(answer, option_type)
+        elif record.type in (4, 7):
+            flags = record.flags
+            if record.type == 7 and inter.source_message_id in self.messages:
+                flags |= int(self.messages[inter.source_message_id]["flags"])
+            errors = validate_message_components(record.data.get("components"), flags)
+            errors = {"data": errors} if errors else {}
+        return _error(400, "Invalid Form Body", 50035, errors=errors) if errors else None
 
     def _attachments(self, data: Mapping[str, Any], req: RecordedRequest) -> list[dict[str, Any]]:
         files = {f.name: f for f in req.files}
@@ -1091,16 +1177,46 @@ class FakeDiscord:
         request = req if req is not None else (record.request if record else None)
         payload = inter.payload
         user = payload.get("member", {}).get("user") or payload.get("user")
-        message_id = self.snowflake()
-        message = {
-            "id": str(message_id),
-            "type": 20 if inter.type == APPLICATION_COMMAND else 0,
-            "channel_id": str(inter.channel_id),
-            "author": self.author_payload(),
+        message = self._message_payload(
+            inter.channel_id, self.author_payload(), data, flags, request
+        )
+        message["type"] = 20 if inter.type == APPLICATION_COMMAND else 0
+        message.update(
+            {
+                "webhook_id": str(self.application_id),
+                "application_id": str(self.application_id),
+                "interaction_metadata": {
+                    "id": str(inter.id),
+                    "type": inter.type,
+                    "user": user,
+                    "authorizing_integration_owners": payload.get(
+                        "authorizing_integration_owners", {}
+                    ),
+                },
+                "position": 0,
+            }
+        )
+        self.messages[int(message["id"])] = message
+        return message
+
+    def _message_payload(
+        self,
+        channel_id: int,
+        author: dict[str, Any],
+        data: Mapping[str, Any],
+        flags: int,
+        req: RecordedRequest | None = None,
+    ) -> dict[str, Any]:
+        """A default (type 0) message with every field `MessageResponse` requires; not stored."""
+        message: dict[str, Any] = {
+            "id": str(self.snowflake()),
+            "type": 0,
+            "channel_id": str(channel_id),
+            "author": author,
             "content": data.get("content") or "",
             "embeds": list(data.get("embeds") or []),
             "components": list(data.get("components") or []),
-            "attachments": self._attachments(data, request) if request else [],
+            "attachments": self._attachments(data, req) if req else [],
             "mentions": [],
             "mention_roles": [],
             "mention_everyone": False,
@@ -1109,19 +1225,9 @@ class FakeDiscord:
             "timestamp": _now_iso(),
             "edited_timestamp": None,
             "flags": flags,
-            "webhook_id": str(self.application_id),
-            "application_id": str(self.application_id),
-            "interaction_metadata": {
-                "id": str(inter.id),
-                "type": inter.type,
-                "user": user,
-                "authorizing_integration_owners": payload.get("authorizing_integration_owners", {}),
-            },
-            "position": 0,
         }
         if "poll" in data:
             message["poll"] = data["poll"]
-        self.messages[message_id] = message
         return message
 
     def _apply_edit(
@@ -1149,6 +1255,9 @@ class FakeDiscord:
         if inter is None or not inter.acknowledged:
             return _error(404, "Unknown Webhook", 10015)
         data = req.json if isinstance(req.json, dict) else {}
+        errors = validate_message_components(data.get("components"), int(data.get("flags") or 0))
+        if errors:
+            return _error(400, "Invalid Form Body", 50035, errors=errors)
         original = self.original_message(inter)
         if original is not None and int(original["flags"]) & FLAG_LOADING:
             # Discord: the first follow-up after a deferral replaces the "thinking" message,
@@ -1187,7 +1296,41 @@ class FakeDiscord:
         _, message, problem = self._resolve_message(m)
         if problem is not None or message is None:
             return problem or _error(404, "Unknown Message", 10008)
-        self._apply_edit(message, req.json if isinstance(req.json, dict) else {}, req)
+        data = req.json if isinstance(req.json, dict) else {}
+        flags = int(message["flags"]) | int(data.get("flags") or 0)  # V2 cannot be unset
+        errors = validate_message_components(data.get("components"), flags)
+        if errors:
+            return _error(400, "Invalid Form Body", 50035, errors=errors)
+        self._apply_edit(message, data, req)
+        return _json(200, message)
+
+    async def _create_channel_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
+        """The bot posts to a guild text channel (e.g. a log channel)."""
+        channel_id = int(m["channel_id"])
+        if not any(channel_id in guild.channels for guild in self.guilds.values()):
+            return _error(404, "Unknown Channel", 10003)
+        if channel_id in self.forbidden_channels:
+            return _error(403, "Missing Access", 50001)
+        data = req.json if isinstance(req.json, dict) else {}
+        flags = int(data.get("flags") or 0) & ~FLAG_EPHEMERAL  # no ephemeral channel posts
+        errors = validate_message_components(data.get("components"), flags)
+        if errors:
+            return _error(400, "Invalid Form Body", 50035, errors=errors)
+        keys = ("content", "embeds", "components", "attachments", "sticker_ids", "poll")
+        if not req.files and not any(data.get(key) for key in keys):
+            return _error(400, "Cannot send an empty message", 50006)
+        message = self._message_payload(channel_id, self.author_payload(), data, flags, req)
+        if data.get("nonce") is not None:
+            message["nonce"] = data["nonce"]
+        reference = data.get("message_reference")
+        if isinstance(reference, dict) and reference.get("message_id") is not None:
+            message["message_reference"] = {
+                "type": int(reference.get("type") or 0),
+                "message_id": str(reference["message_id"]),
+                "channel_id": str(reference.get("channel_id") or channel_id),
+            }
+        self.messages[int(message["id"])] = message
+        self._channel_posts.append(int(message["id"]))
         return _json(200, message)
 
     async def _delete_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
@@ -1476,14 +1619,67 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", inter.payload)
         return inter
 
-    def registered_command(self, name: str, guild_id: int | None = None) -> dict[str, Any] | None:
-        """The synced command called `name` (guild-scoped first, then global)."""
+    def registered_command(
+        self, name: str, guild_id: int | None = None, kind: int = CHAT_INPUT
+    ) -> dict[str, Any] | None:
+        """The synced command `name` of type `kind` (1 slash, 3 message; guild's, then global)."""
         scopes: list[int | None] = [guild_id, None] if guild_id is not None else [None]
         for scope in scopes:
             for command in self.commands.get(scope, []):
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", CHAT_INPUT) == kind:
                     return command
         return None
+
+    def _chat_input_data(
+        self,
+        command: str,
+        options: Mapping[str, Any] | None,
+        *,
+        guild_id: int | None,
+        dm: bool,
+        raw_options: list[dict[str, Any]] | None,
+        resolved: dict[str, Any] | None,
+        focused: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        The `data` of a slash command (or autocomplete) interaction: the command's words nest
+        as subcommand group (2) and subcommand (1) options around the leaf's `options`.
+        `focused` names the leaf option being typed: sent as a string with `focused: true`.
+        """
+        path = command.split()
+        guild = None if dm else self._default_guild(guild_id)
+        scope = guild.id if guild is not None else None
+        registered = self.registered_command(path[0], scope)
+        schema: list[dict[str, Any]] = list(registered.get("options") or []) if registered else []
+        leaf_schema = schema
+        for word in path[1:]:
+            sub = next((o for o in leaf_schema if o.get("name") == word), None)
+            leaf_schema = list(sub.get("options") or []) if sub else []
+        values = dict(options or {})
+        if focused is not None:
+            values.setdefault(focused, "")  # the option was picked, nothing typed yet
+        leaf: list[dict[str, Any]] = []
+        for name, value in values.items():
+            option = {"name": name, "type": _option_type(leaf_schema, name, value), "value": value}
+            if name == focused:
+                option["value"] = value if isinstance(value, str) else str(value)
+                option["focused"] = True
+            leaf.append(option)
+        built: list[dict[str, Any]] = leaf
+        for depth in range(len(path) - 1, 0, -1):
+            kind = 1 if depth == len(path) - 1 else 2
+            built = [{"name": path[depth], "type": kind, "options": built}]
+        data: dict[str, Any] = {
+            "id": registered["id"] if registered else str(self.snowflake()),
+            "name": path[0],
+            "type": CHAT_INPUT,
+            "options": raw_options if raw_options is not None else built,
+        }
+        if registered is not None and "guild_id" in registered:
+            data["guild_id"] = registered["guild_id"]
+        if resolved is not None:
+            data["resolved"] = resolved
+        return data
 
     async def send_interaction(
         self,
@@ -1511,33 +1707,9 @@ class FakeDiscord:
         guild owner gets all, anyone else @everyone's); `raw_options` replaces the built
         options verbatim. Returns the interaction; its `token` is the webhook token.
         """
-        path = command.split()
-        guild = None if dm else self._default_guild(guild_id)
-        scope = guild.id if guild is not None else None
-        registered = self.registered_command(path[0], scope)
-        schema: list[dict[str, Any]] = list(registered.get("options") or []) if registered else []
-        leaf_schema = schema
-        for word in path[1:]:
-            sub = next((o for o in leaf_schema if o.get("name") == word), None)
-            leaf_schema = list(sub.get("options") or []) if sub else []
-        leaf = [
-            {"name": name, "type": _option_type(leaf_schema, name, value), "value": value}
-            for name, value in (options or {}).items()
-        ]
-        built: list[dict[str, Any]] = leaf
-        for depth in range(len(path) - 1, 0, -1):
-            kind = 1 if depth == len(path) - 1 else 2
-            built = [{"name": path[depth], "type": kind, "options": built}]
-        data: dict[str, Any] = {
-            "id": registered["id"] if registered else str(self.snowflake()),
-            "name": path[0],
-            "type": 1,
-            "options": raw_options if raw_options is not None else built,
-        }
-        if registered is not None and "guild_id" in registered:
-            data["guild_id"] = registered["guild_id"]
-        if resolved is not None:
-            data["resolved"] = resolved
+        data = self._chat_input_data(
+            command, options, guild_id=guild_id, dm=dm, raw_options=raw_options, resolved=resolved
+        )
         inter = self._base_interaction(
             APPLICATION_COMMAND,
             data,
@@ -1551,6 +1723,151 @@ class FakeDiscord:
             dm=dm,
         )
         return await self._send(inter)
+
+    async def send_autocomplete(
+        self,
+        command: str,
+        options: Mapping[str, Any],
+        focused: str,
+        *,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        username: str = "tester",
+        permissions: int | None = None,
+        roles: Sequence[int] = (),
+        locale: str = "en-US",
+        dm: bool = False,
+        raw_options: list[dict[str, Any]] | None = None,
+        resolved: dict[str, Any] | None = None,
+    ) -> FakeInteraction:
+        """
+        Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE (type 4) while the user types in option
+        `focused`: `send_autocomplete("ticket jira", {"key": "AB"}, "key")`.
+
+        Options are built as by `send_interaction`; the focused one carries `"focused": true`
+        and its value is the typed text as a string, as Discord sends it even for integer and
+        number options (missing from `options`: ""). The bot answers with callback type 8,
+        checked like Discord (see `validate_autocomplete_choices`); `autocomplete_choices`
+        reads the accepted answer.
+        """
+        data = self._chat_input_data(
+            command,
+            options,
+            guild_id=guild_id,
+            dm=dm,
+            raw_options=raw_options,
+            resolved=resolved,
+            focused=focused,
+        )
+        inter = self._base_interaction(
+            AUTOCOMPLETE,
+            data,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            username=username,
+            permissions=permissions,
+            roles=roles,
+            locale=locale,
+            dm=dm,
+        )
+        return await self._send(inter)
+
+    def autocomplete_choices(self, inter: FakeInteraction) -> list[dict[str, Any]]:
+        """The choices of the bot's accepted type 8 answer to `inter` (LookupError: none yet)."""
+        response = inter.response
+        if response is None or response.type != 8:
+            raise LookupError(f"interaction {inter.id} has no accepted autocomplete answer")
+        return list(response.data.get("choices") or [])
+
+    def user_message(
+        self,
+        content: str,
+        *,
+        channel_id: int | None = None,
+        author_id: int | None = None,
+        embeds: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """
+        A message a (non-bot) user posted, stored in `messages`: the target of
+        `send_message_command`. The channel defaults to the first guild's first channel, the
+        author to `default_user_id`.
+        """
+        if channel_id is None:
+            guild = self._default_guild(None)
+            channel_id = next(iter(guild.channels), guild.id)
+        uid = self.default_user_id if author_id is None else author_id
+        author = self.user_payload(uid, "tester" if uid == self.default_user_id else f"user{uid}")
+        data = {"content": content, "embeds": [dict(embed) for embed in embeds]}
+        message = self._message_payload(channel_id, author, data, 0)
+        self.messages[int(message["id"])] = message
+        return message
+
+    async def send_message_command(
+        self,
+        name: str,
+        message: Mapping[str, Any] | int,
+        *,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        username: str = "tester",
+        permissions: int | None = None,
+        roles: Sequence[int] = (),
+        locale: str = "en-US",
+        dm: bool = False,
+    ) -> FakeInteraction:
+        """
+        Dispatch a message context-menu command (APPLICATION_COMMAND, command type 3) `name`
+        used on `message`: a message id in `messages`, or a payload (see `user_message`).
+
+        `data` is as Discord sends it: the registered type 3 command's id and name,
+        `target_id` and the message in `resolved.messages`, plus `guild_id` for a guild
+        command. The channel defaults to the message's.
+        """
+        if isinstance(message, int):
+            if message not in self.messages:
+                raise KeyError(f"message {message} is unknown to the fake")
+            target = self.messages[message]
+        else:
+            target = dict(message)
+            self.messages.setdefault(int(target["id"]), target)
+        guild = None if dm else self._default_guild(guild_id)
+        registered = self.registered_command(
+            name, guild.id if guild is not None else None, MESSAGE_COMMAND
+        )
+        target_id = str(target["id"])
+        data: dict[str, Any] = {
+            "id": registered["id"] if registered else str(self.snowflake()),
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": target_id,
+            "resolved": {"messages": {target_id: copy.deepcopy(target)}},
+        }
+        if registered is not None and "guild_id" in registered:
+            data["guild_id"] = registered["guild_id"]
+        inter = self._base_interaction(
+            APPLICATION_COMMAND,
+            data,
+            guild_id=guild_id,
+            channel_id=_int_or_none(target.get("channel_id")) if channel_id is None else channel_id,
+            user_id=user_id,
+            username=username,
+            permissions=permissions,
+            roles=roles,
+            locale=locale,
+            dm=dm,
+        )
+        return await self._send(inter)
+
+    def channel_messages(self, channel_id: int) -> list[dict[str, Any]]:
+        """The messages the bot posted to `channel_id` (POST .../messages), oldest first."""
+        return [
+            self.messages[mid]
+            for mid in self._channel_posts
+            if mid in self.messages and self.messages[mid]["channel_id"] == str(channel_id)
+        ]
 
     def last_modal(self, custom_id: str) -> dict[str, Any] | None:
         """The data of the most recent type 9 (modal) callback with this custom_id."""
@@ -1632,24 +1949,7 @@ class FakeDiscord:
                 raise KeyError(f"message {message_id} is unknown to the fake")
             message = self.messages[message_id]
         else:
-            message = {
-                "id": str(self.snowflake()),
-                "type": 0,
-                "channel_id": str(channel_id or 0),
-                "author": self.author_payload(),
-                "content": "",
-                "embeds": [],
-                "components": [],
-                "attachments": [],
-                "mentions": [],
-                "mention_roles": [],
-                "mention_everyone": False,
-                "pinned": False,
-                "tts": False,
-                "timestamp": _now_iso(),
-                "edited_timestamp": None,
-                "flags": 0,
-            }
+            message = self._message_payload(channel_id or 0, self.author_payload(), {}, 0)
             self.messages[int(message["id"])] = message
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
@@ -1763,6 +2063,228 @@ def _mirror_modal(
         else:
             mirrored.append(leaf(component))
     return mirrored
+
+
+def _add_error(errors: dict[str, Any], path: Sequence[str | int], code: str, message: str) -> None:
+    """Add one error at `path` to a Discord-style nested `errors` object."""
+    node = errors
+    for key in path:
+        node = node.setdefault(str(key), {})
+    node.setdefault("_errors", []).append({"code": code, "message": message})
+
+
+def _focused_option(options: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The option marked `focused` in an interaction's (possibly nested) options."""
+    for option in options:
+        if option.get("focused"):
+            return option
+        found = _focused_option(option.get("options") or [])
+        if found is not None:
+            return found
+    return None
+
+
+_INT53 = (1 << 53) - 1  # the spec's Int53Type bound
+
+
+def validate_autocomplete_choices(data: Any, option_type: int | None) -> dict[str, Any]:
+    """
+    Discord's checks on a type 8 callback's `data`: at most 25 choices, each a `name` of 1-100
+    characters and a `value` of the focused option's type (3: a string of at most 100
+    characters, 4: an integer, 10: a number; None: any of these). {} when valid, else the
+    `errors` of a 400/50035.
+    """
+    errors: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        _add_error(errors, ["data"], "BASE_TYPE_REQUIRED", "This field is required")
+        return errors
+    choices = data.get("choices")
+    if choices is None:  # the spec allows null: no suggestions
+        return errors
+    if not isinstance(choices, list):
+        _add_error(errors, ["data", "choices"], "BASE_TYPE_ARRAY", "Must be an array.")
+        return errors
+    if len(choices) > 25:
+        _add_error(
+            errors, ["data", "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+        )
+    for index, choice in enumerate(choices):
+        where: list[str | int] = ["data", "choices", index]
+        if not isinstance(choice, dict):
+            _add_error(errors, where, "MODEL_TYPE_CONVERT", "Only dictionaries may be used.")
+            continue
+        name = choice.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            _add_error(errors, [*where, "name"], "BASE_TYPE_BAD_LENGTH", "Must be 1-100 in length.")
+        if not _choice_value_ok(choice.get("value"), option_type):
+            _add_error(
+                errors, [*where, "value"], "BASE_TYPE_CHOICES", "Value does not fit the option."
+            )
+    return errors
+
+
+def _choice_value_ok(value: Any, option_type: int | None) -> bool:
+    is_str = isinstance(value, str) and len(value) <= 100
+    is_int = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _INT53
+    is_number = is_int or (isinstance(value, float) and math.isfinite(value))
+    if option_type == 3:
+        return is_str
+    if option_type == 4:
+        return is_int
+    if option_type == 10:
+        return is_number
+    return is_str or is_number
+
+
+def validate_message_components(components: Any, flags: int = 0) -> dict[str, Any]:
+    """
+    A light version of Discord's checks on a message's `components` ({} when valid): a legacy
+    message has at most 5 top-level components, all action rows, an IS_COMPONENTS_V2 one at
+    most 40 components in all; a row holds 1-5 buttons or one select; a custom_id is 1-100
+    characters and unique in the message; a link button (style 5) has a `url` and no
+    custom_id, a premium one (6) a `sku_id` only, any other a custom_id and no url; a label
+    has at most 80 characters, a url 512.
+    """
+    errors: dict[str, Any] = {}
+    if components is None:
+        return errors
+    if not isinstance(components, list):
+        _add_error(errors, ["components"], "BASE_TYPE_ARRAY", "Must be an array.")
+        return errors
+    if not flags & FLAG_IS_COMPONENTS_V2:
+        if len(components) > 5:
+            _add_error(
+                errors, ["components"], "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."
+            )
+        for index, component in enumerate(components):
+            if not isinstance(component, dict) or component.get("type") != ACTION_ROW:
+                _add_error(
+                    errors,
+                    ["components", index, "type"],
+                    "COMPONENT_TYPE_INVALID",
+                    "Without IS_COMPONENTS_V2 only action rows are top-level components.",
+                )
+    elif _count_components(components) > 40:
+        _add_error(errors, ["components"], "BASE_TYPE_MAX_LENGTH", "Must be 40 or fewer in length.")
+    seen: set[str] = set()
+    for index, component in enumerate(components):
+        _check_component(component, ["components", index], errors, seen)
+    return errors
+
+
+def _count_components(components: Sequence[Any]) -> int:
+    """Components in all, nested ones and section accessories included."""
+    total = 0
+    for component in components:
+        if isinstance(component, dict):
+            total += 1 + _count_components(component.get("components") or [])
+            total += 1 if isinstance(component.get("accessory"), dict) else 0
+    return total
+
+
+def _check_component(
+    component: Any, path: list[str | int], errors: dict[str, Any], seen: set[str]
+) -> None:
+    if not isinstance(component, dict):
+        _add_error(errors, path, "MODEL_TYPE_CONVERT", "Only dictionaries may be used.")
+        return
+    kind = component.get("type")
+    if kind == ACTION_ROW:
+        _check_row(component, path, errors, seen)
+        return
+    if kind == BUTTON:
+        _check_button(component, path, errors)
+    elif kind in SELECT_TYPES and component.get("custom_id") is None:
+        _add_error(errors, [*path, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
+    custom_id = component.get("custom_id")
+    if custom_id is not None:
+        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+            _add_error(
+                errors,
+                [*path, "custom_id"],
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            )
+        elif custom_id in seen:
+            _add_error(
+                errors,
+                [*path, "custom_id"],
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id was already specified",
+            )
+        else:
+            seen.add(custom_id)
+    # IS_COMPONENTS_V2 layouts (container 17, section 9) nest rows, buttons and accessories.
+    for index, child in enumerate(component.get("components") or []):
+        _check_component(child, [*path, "components", index], errors, seen)
+    if isinstance(component.get("accessory"), dict):
+        _check_component(component["accessory"], [*path, "accessory"], errors, seen)
+
+
+def _check_row(
+    row: Mapping[str, Any], path: list[str | int], errors: dict[str, Any], seen: set[str]
+) -> None:
+    children = row.get("components")
+    where: list[str | int] = [*path, "components"]
+    if not isinstance(children, list) or not children:
+        _add_error(errors, where, "BASE_TYPE_MIN_LENGTH", "Must be 1 or more in length.")
+        return
+    if len(children) > 5:
+        _add_error(errors, where, "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+    kinds = [child.get("type") if isinstance(child, dict) else None for child in children]
+    if len(children) > 1 and any(kind in SELECT_TYPES for kind in kinds):
+        _add_error(
+            errors,
+            where,
+            "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+            "The specified component exceeds the maximum width",
+        )
+    for index, child in enumerate(children):
+        if kinds[index] == BUTTON or kinds[index] in SELECT_TYPES:
+            _check_component(child, [*where, index], errors, seen)
+        else:
+            _add_error(
+                errors, [*where, index, "type"], "COMPONENT_TYPE_INVALID", "Not allowed in a row."
+            )
+
+
+def _check_button(button: Mapping[str, Any], path: list[str | int], errors: dict[str, Any]) -> None:
+    style = button.get("style")
+
+    def has(key: str) -> bool:
+        return button.get(key) is not None
+
+    def forbid(*keys: str) -> None:
+        for key in keys:
+            if has(key):
+                _add_error(
+                    errors,
+                    [*path, key],
+                    "BUTTON_COMPONENT_FIELD_NOT_ALLOWED",
+                    f"A button of style {style} cannot have a {key}.",
+                )
+
+    def require(key: str) -> None:
+        if not has(key):
+            _add_error(errors, [*path, key], "BASE_TYPE_REQUIRED", "This field is required")
+
+    if style == BUTTON_LINK:
+        require("url")
+        forbid("custom_id", "sku_id")
+    elif style == BUTTON_PREMIUM:
+        require("sku_id")
+        forbid("custom_id", "url", "label", "emoji")
+    elif style in (1, 2, 3, 4):
+        require("custom_id")
+        forbid("url", "sku_id")
+    else:
+        _add_error(errors, [*path, "style"], "BASE_TYPE_CHOICES", "Value must be one of 1-6.")
+    for key, limit in (("label", 80), ("url", 512)):
+        value = button.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            _add_error(
+                errors, [*path, key], "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+            )
 
 
 def validate_commands(commands: Sequence[Any]) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """The loopback Discord works with plain discord.py: login, gateway, sync, interactions."""
 
 import asyncio
+import contextlib
 import io
 import json
 import sys
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -19,10 +21,12 @@ from .conftest import APPLICATION_ID, BOT_USER_ID, CHANNEL_ID, FAKE_TOKEN, GUILD
 from .fake_discord import (
     ENV_VAR,
     FLAG_EPHEMERAL,
+    FLAG_IS_COMPONENTS_V2,
     MANAGE_GUILD,
     PRIVILEGED_INTENTS,
     FakeDiscord,
     pointed_at,
+    validate_message_components,
 )
 
 ANSWER_ID = "probe-answer"
@@ -31,7 +35,9 @@ ANSWER_ID = "probe-answer"
 class AskModal(discord.ui.Modal, title="Ask"):
     """A modal of one bare TextInput (sent wrapped in an action row)."""
 
-    answer = discord.ui.TextInput(label="Answer", custom_id=ANSWER_ID)
+    answer: discord.ui.TextInput["AskModal"] = discord.ui.TextInput(
+        label="Answer", custom_id=ANSWER_ID
+    )
 
     def __init__(self, sink: list[str]) -> None:
         super().__init__(custom_id="probe-ask")
@@ -45,7 +51,9 @@ class AskModal(discord.ui.Modal, title="Ask"):
 class LabelModal(discord.ui.Modal, title="Ask (label)"):
     """A modal of one TextInput inside a ui.Label (sent as component type 18)."""
 
-    answer = discord.ui.Label(text="Answer", component=discord.ui.TextInput(custom_id=ANSWER_ID))
+    answer: discord.ui.Label["LabelModal"] = discord.ui.Label(
+        text="Answer", component=discord.ui.TextInput(custom_id=ANSWER_ID)
+    )
 
     def __init__(self, sink: list[str]) -> None:
         super().__init__(custom_id="probe-ask-label")
@@ -61,7 +69,9 @@ class ButtonView(discord.ui.View):
     """One button that rewrites the message it sits on."""
 
     @discord.ui.button(label="Press", custom_id="probe-press")
-    async def press(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+    async def press(
+        self, interaction: discord.Interaction, button: discord.ui.Button["ButtonView"]
+    ) -> None:
         await interaction.response.edit_message(content="pressed", view=None)
 
 
@@ -117,20 +127,108 @@ class ProbeBot(commands.Bot):
         await self.unavailable.put(guild.id)
 
 
-@pytest.fixture
-async def bot(fake_discord: FakeDiscord) -> AsyncIterator[ProbeBot]:
-    """A ProbeBot logged in to the fake and ready."""
-    with pointed_at(fake_discord.url):
-        probe = ProbeBot()
+PROJECTS = ("ABC", "ABD", "XYZ")
+
+
+class MenuBot(ProbeBot):
+    """ProbeBot plus a message context menu and autocompleted options (`/find ...`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quoted: list[discord.Message] = []
+        self.typed: list[tuple[str, object]] = []  # (option, the `current` discord.py passed)
+
+        async def quote(interaction: discord.Interaction, message: discord.Message) -> None:
+            self.quoted.append(message)
+            await interaction.response.send_message(f"quoted: {message.content}", ephemeral=True)
+
+        self.tree.add_command(app_commands.ContextMenu(name="Quote ticket", callback=quote))
+        find = app_commands.Group(name="find", description="Autocompleted lookups.")
+
+        async def projects(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            self.typed.append(("project", current))
+            return [app_commands.Choice(name=p, value=p) for p in PROJECTS if p.startswith(current)]
+
+        async def numbers(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[int]]:
+            self.typed.append(("number", current))
+            found = [n for n in (4, 7, 40) if str(n).startswith(current)]
+            return [app_commands.Choice(name=f"#{n}", value=n) for n in found]
+
+        @find.command(name="ticket", description="Find a ticket.")
+        @app_commands.autocomplete(project=projects)
+        @app_commands.autocomplete(number=numbers)
+        async def ticket(interaction: discord.Interaction, project: str, number: int) -> None:
+            await interaction.response.send_message(f"{project}-{number}", ephemeral=True)
+
+        async def too_many(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return [app_commands.Choice(name=f"c{i}", value=f"c{i}") for i in range(26)]
+
+        async def wrong_type(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return [app_commands.Choice(name="four", value="4")]  # for an integer option
+
+        async def too_long(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return [app_commands.Choice(name="long", value="v" * 101)]
+
+        @find.command(name="bad", description="Autocomplete answers Discord refuses.")
+        @app_commands.autocomplete(many=too_many, count=wrong_type, long=too_long)
+        async def bad(
+            interaction: discord.Interaction, many: str = "", count: int = 0, long: str = ""
+        ) -> None:
+            await interaction.response.send_message("bad", ephemeral=True)
+
+        self.tree.add_command(find)
+
+
+class LinkView(discord.ui.View):
+    """A link button (url, no custom_id) next to an ordinary one, as discord.py sends them."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=30)
+        self.add_item(discord.ui.Button(label="Open", url="https://example.com/ABC-1"))
+        self.add_item(discord.ui.Button(label="Ack", custom_id="log-ack"))
+
+
+BotT = TypeVar("BotT", bound=ProbeBot)
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeDiscord, kind: type[BotT]) -> AsyncIterator[BotT]:
+    """A bot of class `kind` logged in to the fake and ready; closed on exit."""
+    with pointed_at(fake.url):
+        probe = kind()
         async with probe:
             task = asyncio.create_task(probe.start(FAKE_TOKEN))
             try:
-                await fake_discord.wait_for_gateway_ready(timeout=10)
+                await fake.wait_for_gateway_ready(timeout=10)
                 await asyncio.wait_for(probe.wait_until_ready(), 10)
                 yield probe
             finally:
                 await probe.close()
                 await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def bot(fake_discord: FakeDiscord) -> AsyncIterator[ProbeBot]:
+    """A ProbeBot logged in to the fake and ready."""
+    async with running(fake_discord, ProbeBot) as probe:
+        yield probe
+
+
+@pytest.fixture
+async def menu_bot(fake_discord: FakeDiscord) -> AsyncIterator[MenuBot]:
+    """A MenuBot logged in to the fake and ready."""
+    async with running(fake_discord, MenuBot) as probe:
+        yield probe
 
 
 async def synced(bot: ProbeBot) -> list[app_commands.AppCommand]:
@@ -475,3 +573,257 @@ async def test_dropped_socket_resumes_and_invalid_session_reidentifies(
     assert last.identify is not None
     assert last.resume is None
     assert bot.get_guild(GUILD_ID) is not None
+
+
+# -- message commands, autocomplete, channel posts, component checks ----------------------
+
+
+async def test_message_command_resolves_the_target_message(
+    fake_discord: FakeDiscord, menu_bot: MenuBot
+) -> None:
+    """A type 3 command carries target_id and resolved.messages: discord.py hands a Message."""
+    await synced(menu_bot)
+    registered = fake_discord.registered_command("Quote ticket", GUILD_ID, kind=3)
+    assert registered is not None
+    assert fake_discord.registered_command("Quote ticket", GUILD_ID) is None  # not a slash one
+    target = fake_discord.user_message("ABC-1 is broken", embeds=[{"title": "context"}])
+    inter = await fake_discord.send_message_command("Quote ticket", target)
+    response = await fake_discord.wait_for_response(inter)
+    assert response.data["content"] == "quoted: ABC-1 is broken"
+    data = inter.payload["data"]
+    assert data["id"] == registered["id"]
+    assert data["type"] == 3
+    assert data["target_id"] == target["id"]
+    assert data["resolved"]["messages"] == {target["id"]: target}
+    assert data["guild_id"] == str(GUILD_ID)
+    assert "options" not in data
+    (message,) = menu_bot.quoted
+    assert message.id == int(target["id"])
+    assert message.content == "ABC-1 is broken"
+    assert [e.title for e in message.embeds] == ["context"]
+    assert message.author.id == fake_discord.default_user_id
+    assert not message.author.bot
+    assert message.channel.id == CHANNEL_ID
+    again = await fake_discord.send_message_command("Quote ticket", int(target["id"]))
+    assert (await fake_discord.wait_for_response(again)).data["content"] == response.data["content"]
+    with pytest.raises(KeyError):
+        await fake_discord.send_message_command("Quote ticket", 12345)
+
+
+async def test_autocomplete_sends_typed_text_and_reads_the_choices(
+    fake_discord: FakeDiscord, menu_bot: MenuBot
+) -> None:
+    """The focused option is a string even for an int option; the type 8 choices are kept."""
+    await synced(menu_bot)
+    inter = await fake_discord.send_autocomplete("find ticket", {"project": "AB"}, "project")
+    answer = await fake_discord.wait_for_response(inter)
+    assert answer.type == 8
+    assert fake_discord.autocomplete_choices(inter) == [
+        {"name": "ABC", "value": "ABC"},
+        {"name": "ABD", "value": "ABD"},
+    ]
+    assert inter.type == 4
+    (sub,) = inter.payload["data"]["options"]
+    assert (sub["name"], sub["type"]) == ("ticket", 1)
+    assert sub["options"] == [{"name": "project", "type": 3, "value": "AB", "focused": True}]
+
+    typed_int = await fake_discord.send_autocomplete(
+        "find ticket", {"project": "ABC", "number": 4}, "number"
+    )
+    await fake_discord.wait_for_response(typed_int)
+    assert fake_discord.autocomplete_choices(typed_int) == [
+        {"name": "#4", "value": 4},
+        {"name": "#40", "value": 40},
+    ]
+    project, number = typed_int.payload["data"]["options"][0]["options"]
+    assert project == {"name": "project", "type": 3, "value": "ABC"}
+    assert number == {"name": "number", "type": 4, "value": "4", "focused": True}
+    assert menu_bot.typed == [("project", "AB"), ("number", "4")]
+
+    nothing_typed = await fake_discord.send_autocomplete("find ticket", {}, "number")
+    await fake_discord.wait_for_response(nothing_typed)
+    assert len(fake_discord.autocomplete_choices(nothing_typed)) == 3
+    assert menu_bot.typed[-1] == ("number", "")
+
+
+@pytest.mark.parametrize(
+    ("focused", "bad_field"),
+    [("many", "choices"), ("count", "value"), ("long", "value")],
+    ids=["26-choices", "str-for-int", "value-101-chars"],
+)
+async def test_autocomplete_answers_discord_refuses_get_50035(
+    fake_discord: FakeDiscord, menu_bot: MenuBot, focused: str, bad_field: str
+) -> None:
+    """26 choices, a string value for an int option, a 101-char value: 400/50035."""
+    await synced(menu_bot)
+    inter = await fake_discord.send_autocomplete("find bad", {}, focused)
+    callback = await fake_discord.wait_until(
+        lambda: inter.callbacks[0] if inter.callbacks else None, what="autocomplete callback"
+    )
+    assert callback.type == 8
+    assert callback.status == 400
+    answer = callback.request.answer
+    assert answer["code"] == 50035
+    errors = answer["errors"]["data"]["choices"]
+    if bad_field == "choices":
+        assert errors["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    else:
+        assert "value" in errors["0"]
+    assert inter.response is None
+    with pytest.raises(LookupError):
+        fake_discord.autocomplete_choices(inter)
+
+
+async def test_channel_posts_are_recorded_and_refused_like_discord(
+    fake_discord: FakeDiscord, bot: ProbeBot
+) -> None:
+    """POST /channels/{id}/messages: 200 with the message, 404/10003 unknown, 403/50001."""
+    channel = bot.get_channel(CHANNEL_ID)
+    assert isinstance(channel, discord.TextChannel)
+    first = await channel.send("log: one")
+    second = await channel.send("log: two", view=LinkView())
+    posts = fake_discord.channel_messages(CHANNEL_ID)
+    assert [p["content"] for p in posts] == ["log: one", "log: two"]
+    assert [int(p["id"]) for p in posts] == [first.id, second.id]
+    assert all(p["author"]["id"] == str(BOT_USER_ID) and p["author"]["bot"] for p in posts)
+    assert all(p["channel_id"] == str(CHANNEL_ID) for p in posts)
+    assert first.author.id == BOT_USER_ID
+    assert first.channel.id == CHANNEL_ID
+    assert first.content == "log: one"
+    (row,) = posts[1]["components"]
+    link, ack = row["components"]
+    assert link["style"] == 5
+    assert "custom_id" not in link
+    assert ack["custom_id"] == "log-ack"
+    requests = fake_discord.find("POST", rf"/channels/{CHANNEL_ID}/messages$")
+    assert [r.authorization for r in requests] == [f"Bot {FAKE_TOKEN}"] * 2
+    assert requests[0].answer == posts[0]
+    assert fake_discord.channel_messages(CHANNEL_ID + 1) == []
+
+    with pytest.raises(discord.NotFound) as unknown:
+        await bot.get_partial_messageable(999).send("nowhere")
+    assert unknown.value.code == 10003
+    fake_discord.forbidden_channels.add(CHANNEL_ID)
+    with pytest.raises(discord.Forbidden) as forbidden:
+        await channel.send("denied")
+    assert forbidden.value.code == 50001
+    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 2
+
+    fake_discord.forbidden_channels.clear()
+    url = f"{fake_discord.rest_base}/channels/{CHANNEL_ID}/messages"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={}, headers={"Authorization": f"Bot {FAKE_TOKEN}"}) as resp,
+    ):
+        assert resp.status == 400
+        assert (await resp.json())["code"] == 50006
+
+
+def _button(custom_id: str = "ok", **extra: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 1, "label": "Go", "custom_id": custom_id, **extra}
+
+
+def _row(*components: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(components)}
+
+
+_LINK = {"type": 2, "style": 5, "label": "Open", "url": "https://example.com/"}
+
+INVALID_COMPONENTS: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
+    "custom-id-101": ([_row(_button("x" * 101))], ["0", "components", "0", "custom_id"]),
+    "six-buttons-in-a-row": ([_row(*(_button(f"b{i}") for i in range(6)))], ["0", "components"]),
+    "duplicate-custom-id": (
+        [_row(_button("same")), _row(_button("same"))],
+        ["1", "components", "0", "custom_id"],
+    ),
+    "link-with-custom-id": (
+        [_row({**_LINK, "custom_id": "x"})],
+        ["0", "components", "0", "custom_id"],
+    ),
+    "link-without-url": ([_row({**_LINK, "url": None})], ["0", "components", "0", "url"]),
+    "button-without-custom-id": (
+        [_row(_button(custom_id=None))],  # type: ignore[arg-type]
+        ["0", "components", "0", "custom_id"],
+    ),
+    "label-81": ([_row(_button(label="L" * 81))], ["0", "components", "0", "label"]),
+    "six-rows": ([_row(_button(f"r{i}")) for i in range(6)], ["_errors"]),
+    "empty-row": ([_row()], ["0", "components"]),
+    "select-beside-a-button": (
+        [_row({"type": 3, "custom_id": "pick", "options": []}, _button())],
+        ["0", "components"],
+    ),
+}
+
+
+def _dig(errors: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    node = errors
+    for key in path:
+        node = node[key]
+    return node
+
+
+@pytest.mark.parametrize("case", list(INVALID_COMPONENTS))
+async def test_invalid_components_are_refused_on_channel_posts(
+    fake_discord: FakeDiscord, case: str
+) -> None:
+    """What Discord refuses in a message's components is answered 400/50035, nothing stored."""
+    components, path = INVALID_COMPONENTS[case]
+    url = f"{fake_discord.rest_base}/channels/{CHANNEL_ID}/messages"
+    headers = {"Authorization": f"Bot {FAKE_TOKEN}"}
+    body = {"content": "log", "components": components}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as resp,
+    ):
+        assert resp.status == 400
+        answer = await resp.json()
+    assert answer["code"] == 50035
+    assert _dig(answer["errors"]["components"], path)
+    assert fake_discord.channel_messages(CHANNEL_ID) == []
+
+
+async def test_invalid_components_are_refused_on_callbacks_followups_and_edits(
+    fake_discord: FakeDiscord, bot: ProbeBot
+) -> None:
+    """The same checks on a type 4/7 callback (under `data`), a follow-up and an edit."""
+    six = [_row(*(_button(f"b{i}") for i in range(6)))]
+    good = [_row(_button("fine"), _LINK)]
+    click = await fake_discord.send_component("nobody-listens")  # the bot ignores it
+    callback = f"{fake_discord.rest_base}/interactions/{click.id}/{click.token}/callback"
+    hook = f"{fake_discord.rest_base}/webhooks/{APPLICATION_ID}/{click.token}"
+    async with aiohttp.ClientSession() as session:
+        for kind in (4, 7):
+            payload = {"type": kind, "data": {"content": "x", "components": six}}
+            async with session.post(callback, json=payload) as resp:
+                assert resp.status == 400
+                answer = await resp.json()
+            assert answer["code"] == 50035
+            assert "components" in answer["errors"]["data"]
+        assert not click.acknowledged
+        payload = {"type": 4, "data": {"content": "ok", "components": good}}
+        async with session.post(callback, json=payload, params={"with_response": "1"}) as resp:
+            assert resp.status == 200
+        async with session.post(hook, json={"content": "f", "components": six}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["code"] == 50035
+        async with session.patch(f"{hook}/messages/@original", json={"components": six}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["code"] == 50035
+        async with session.patch(f"{hook}/messages/@original", json={"components": []}) as resp:
+            assert resp.status == 200
+    assert click.followup_message_ids == []
+    original = fake_discord.original_message(click)
+    assert original is not None
+    assert original["components"] == []
+
+
+def test_components_v2_messages_may_have_more_than_five_rows() -> None:
+    """IS_COMPONENTS_V2 lifts the 5-row limit (40 components in all) but not the row rules."""
+    rows = [_row(_button(f"r{i}")) for i in range(6)]
+    assert validate_message_components(rows, FLAG_IS_COMPONENTS_V2) == {}
+    assert validate_message_components(rows, 0)
+    many = [_row(*(_button(f"b{r}-{i}") for i in range(5))) for r in range(7)]  # 42 in all
+    assert validate_message_components(many, FLAG_IS_COMPONENTS_V2)
+    container = {"type": 17, "components": [_row(_button("a")), _row(_button("a"))]}
+    errors = validate_message_components([container], FLAG_IS_COMPONENTS_V2)
+    assert errors["components"]["0"]["components"]["1"]["components"]["0"]["custom_id"]
