@@ -25,11 +25,12 @@ from discord.ext import commands
 from pydantic_settings import BaseSettings
 
 import cogs
-from bot import wording
+from bot import controls, wording
 from bot.access import Access
 from bot.cache import TicketCache
 from bot.errors import TicketLensError
 from bot.http import Http
+from bot.i18n import Translator
 from bot.providers.base import Provider, TicketView
 from bot.providers.extension import PROVIDER_EXTRA
 from bot.redact import Redactor
@@ -118,6 +119,14 @@ class TicketLensBot(commands.Bot):
         self.ticket_group = app_commands.Group(
             name="ticket", description="Look up a ticket from a connected system.", guild_only=True
         )
+        # `/tickets <provider> ...`: lists and counts, for providers that offer them.
+        self.list_group = app_commands.Group(
+            name="tickets",
+            description="Lists and counts of tickets from a connected system.",
+            guild_only=True,
+        )
+        # Every user-facing text's translations; discord.py's translator too (`setup_hook`).
+        self.i18n = Translator()
         self.synced_this_start = False
         # Tuned once, by the real process only (`__main__`): tests run many bots in one process.
         self._tune_collector = tune_collector
@@ -153,6 +162,14 @@ class TicketLensBot(commands.Bot):
         """Remove a provider's subcommand from `/ticket`."""
         self.ticket_group.remove_command(name)
 
+    def add_list_group(self, group: app_commands.Group) -> None:
+        """Add a provider's lists and counts under `/tickets` (a group named after it)."""
+        self.list_group.add_command(group)
+
+    def remove_list_group(self, name: str) -> None:
+        """Remove a provider's group from `/tickets`."""
+        self.list_group.remove_command(name)
+
     # -- start-up ----------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
@@ -160,20 +177,37 @@ class TicketLensBot(commands.Bot):
         for name in discover_extensions():
             await self.load_extension(name)
         self.tree.add_command(self.ticket_group)
+        # Discord refuses a group without subcommands.
+        if self.list_group.commands:
+            self.tree.add_command(self.list_group)
+        controls.register(self)
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        # Before syncing: the sync (and its hash) carry the commands' localisations.
+        await self.tree.set_translator(self.i18n)
         await self.sync_if_changed()
 
     def command_payload(self) -> list[dict[str, Any]]:
-        """The command tree exactly as it would be sent to Discord."""
+        """The command tree in the source language, without localisations."""
         return [command.to_dict(self.tree) for command in self.tree.get_commands()]
+
+    async def synced_payload(self) -> list[dict[str, Any]]:
+        """The command tree exactly as `tree.sync` sends it: with localisations, if any."""
+        translator = self.tree.translator
+        if translator is None:
+            return self.command_payload()
+        return [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands()
+        ]
 
     async def sync_if_changed(self) -> None:
         """Sync to DEV_GUILD_ID (or globally) when the tree's hash differs from the last one."""
         guild = (
             discord.Object(id=self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         )
+        # Hash what is sent, localisations included: a catalog change must re-sync too.
         digest = hashlib.sha256(
-            json.dumps(self.command_payload(), sort_keys=True).encode()
+            json.dumps(await self.synced_payload(), sort_keys=True).encode()
         ).hexdigest()
         meta_key = f"command_hash:{guild.id if guild else 'global'}"
         if await self.store.get_meta(meta_key) == digest:
@@ -228,13 +262,15 @@ class TicketLensBot(commands.Bot):
 
     async def report_error(self, interaction: discord.Interaction, original: BaseException) -> None:
         """Tell the invoker what went wrong (ephemeral) and log what we must."""
+        # The member's language, else the guild's, else English (`bot.i18n.locale_for`).
+        tr = self.i18n.for_interaction(interaction)
         if isinstance(original, TicketLensError):
             command = interaction.command
             stamped = command.extras.get(PROVIDER_EXTRA) if command is not None else None
             if isinstance(stamped, Provider):
                 original.for_provider(stamped)
             provider = original.provider
-            title, text = wording.describe(original)
+            title, text = wording.describe(original, tr)
             advice = provider.explain(original) if provider is not None else None
             if advice:
                 text = f"{text}\n{advice}"
@@ -247,18 +283,18 @@ class TicketLensBot(commands.Bot):
         elif isinstance(original, CredentialUnreadable):
             # A row the key cannot open (restored from another install, tampered with): the
             # fix is to enter it again, not a bug report.
-            title, text = wording.UNREADABLE_CREDENTIAL
+            title, text = wording.UNREADABLE_CREDENTIAL.say(tr)
             log.warning(
                 "stored %s credential of guild %s does not open with this key",
                 original.provider,
                 original.guild_id,
             )
         elif isinstance(original, app_commands.MissingPermissions):
-            title, text = wording.NEEDS_MANAGE_SERVER
+            title, text = wording.NEEDS_MANAGE_SERVER.say(tr)
         elif isinstance(original, app_commands.NoPrivateMessage):
-            title, text = wording.GUILD_ONLY
+            title, text = wording.GUILD_ONLY.say(tr)
         elif isinstance(original, app_commands.TransformerError):
-            title, text = "Check the value", "One of the values you typed is not valid here."
+            title, text = wording.BAD_VALUE.say(tr)
         else:
             name = interaction.command.qualified_name if interaction.command else "?"
             log.error(
@@ -268,7 +304,7 @@ class TicketLensBot(commands.Bot):
                 interaction.user.id,
                 exc_info=original,
             )
-            title, text = wording.UNEXPECTED
+            title, text = wording.UNEXPECTED.say(tr)
         try:
             await send_private(interaction, render_error(title, text))
         except discord.HTTPException:

@@ -67,9 +67,11 @@ class NotLinked(NotConfigured):
 class TicketNotFound(TicketLensError):
     """The provider says the ticket does not exist (or is not visible to this credential)."""
 
-    def __init__(self, ticket_ref: str, detail: str = "") -> None:
+    def __init__(self, ticket_ref: str, detail: str = "", *, noun: str = "ticket") -> None:
         self.ticket_ref = ticket_ref
-        super().__init__(detail or f"ticket {ticket_ref} not found")
+        #: What was looked for, in the answer's words: "ticket", or "game" for a list's game.
+        self.noun = noun
+        super().__init__(detail or f"{noun} {ticket_ref} not found")
 
 
 class CredentialsRejected(TicketLensError):

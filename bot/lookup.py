@@ -1,7 +1,9 @@
 """
 One lookup, end to end: access -> credential -> cached fetch -> audience -> render -> respond.
 
-Provider commands parse and validate their options, then hand over here. This is also where a
+Provider commands parse and validate their options, then hand over here; the buttons under an
+answer (`bot.controls`) come back here when pressed (`press`), and so does the message
+context menu, through `prepare`. This is also where a
 provider's errors get their provider (`for_provider`), once for the whole lookup. If the
 answer is not ready within `DEFER_AFTER_S`, we defer and edit later, so Discord's 3 s deadline
 is never missed; when it is ready in time we answer directly (a deferral costs a second
@@ -11,26 +13,80 @@ request).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import discord
 
 from bot.access import Decision, ResolvedCredential, check_publishable, decide, for_audience
+from bot.controls import controls, fits
 from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
 from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
-from bot.render import render_pages
-from bot.respond import PUBLIC_PLACEHOLDER, send_embeds
+from bot.render import render_error, render_pages
+from bot.respond import PUBLIC_PLACEHOLDER, send_embeds, send_private, update_message
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
 
 R = TypeVar("R", bound=Hashable)
 
+log = logging.getLogger(__name__)
+
 #: Defer when the answer is not ready by then; Discord allows 3 s for the first response.
 DEFER_AFTER_S = 2.0
+#: Longest ref kept in a member's history (the store's bound).
+HISTORY_REF_LIMIT: Final = 100
+
+NOT_YOUR_BUTTON: Final = (
+    "Not your lookup",
+    "Only the member who ran this lookup, or staff, can use its buttons. Run the command "
+    "yourself to see the ticket.",
+)
+BUTTON_GONE: Final = (
+    "No longer available",
+    "This button belongs to a system that is no longer connected to TicketLens.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A looked-up ticket rendered for one reader: its pages and the view they came from."""
+
+    pages: list[list[discord.Embed]]
+    view: TicketView
+    ephemeral: bool
+
+
+async def prepare(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    *,
+    public: bool,
+    fresh: bool = False,
+) -> Answer:
+    """
+    Access -> credential -> cached fetch -> audience -> render, for the member behind
+    `interaction`. Raises the typed errors, stamped with `provider`. `fresh` bypasses the cache
+    (Refresh); concurrent lookups of the same ticket still share one request.
+    """
+    try:
+        access = bot.access
+        viewer = await access.viewer(interaction)
+        decision = decide(provider.visibility, viewer, public_requested=public)
+        if not decision.allowed:
+            raise PolicyRefusal(decision.refusal or "")
+        resolved = await access.credential(
+            interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
+        )
+        return await _answer(bot, provider, resolved, ref, decision, fresh=fresh)
+    except TicketLensError as exc:
+        raise exc.for_provider(provider) from None
 
 
 async def run_lookup(
@@ -41,50 +97,143 @@ async def run_lookup(
     *,
     public: bool,
 ) -> None:
-    """Look `ref` up with `provider` for the member behind `interaction` and answer."""
+    """Look `ref` up with `provider` for the member behind `interaction` and answer, with the
+    answer's buttons; a successful lookup goes into the member's history."""
+    started = time.monotonic()
+    # The lookup runs in this task; a timer defers the interaction if it is not done in time.
+    # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
+    # Until the decision is known the deferral is private: errors are always private, and a
+    # public answer edits its public placeholder (see `_Deferral`).
+    deferral = _Deferral(interaction, ephemeral=not public)
+    remaining = DEFER_AFTER_S - (time.monotonic() - started)
+    timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
     try:
-        started = time.monotonic()
-        access = bot.access
-        viewer = await access.viewer(interaction)
-        decision = decide(provider.visibility, viewer, public_requested=public)
-        if not decision.allowed:
-            raise PolicyRefusal(decision.refusal or "")
-        resolved = await access.credential(
-            interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
-        )
-        # The lookup runs in this task; a timer defers the interaction if it is not done in time.
-        # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
-        deferral = _Deferral(interaction, ephemeral=decision.ephemeral)
-        remaining = DEFER_AFTER_S - (time.monotonic() - started)
-        timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
-        try:
-            pages = await _pages(bot, provider, resolved, ref, decision)
-        except asyncio.CancelledError:
-            # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
-            if deferral.failure is None:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            raise deferral.failure from None
-        finally:
-            timer.cancel()
-            deferral.fetching = False
-        await deferral.finished()
-        if len(pages) == 1:
-            await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral)
-            return
-        turner = PageTurner(pages, invoker_id=interaction.user.id)
+        answer = await prepare(bot, interaction, provider, ref, public=public)
+    except asyncio.CancelledError:
+        # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
+        if deferral.failure is None:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise deferral.failure from None
+    finally:
+        timer.cancel()
+        deferral.fetching = False
+    await deferral.finished()
+    await _send_answer(interaction, provider, ref, answer)
+    await remember(bot, interaction, provider, ref)
+
+
+async def _send_answer(
+    interaction: discord.Interaction, provider: Provider[R], ref: R, answer: Answer
+) -> None:
+    """Send page 1 of `answer` with its buttons (paging in memory when the ref is too long
+    for persistent buttons)."""
+    ref_text = persistent_ref(provider, ref, len(answer.pages))
+    buttons = controls(
+        provider=provider.key,
+        provider_label=provider.label,
+        ref_text=ref_text,
+        page=0,
+        pages=len(answer.pages),
+        url=answer.view.url,
+    )
+    if ref_text is None and len(answer.pages) > 1:
+        turner = PageTurner(answer.pages, invoker_id=interaction.user.id)
         turner.origin = interaction
-        await send_embeds(interaction, pages[0], ephemeral=decision.ephemeral, view=turner)
-    except TicketLensError as exc:
-        raise exc.for_provider(provider) from None
+        buttons = turner
+    await send_embeds(interaction, answer.pages[0], ephemeral=answer.ephemeral, view=buttons)
+
+
+def persistent_ref(provider: Provider[R], ref: R, pages: int) -> str | None:
+    """`ref` as button text, or None when it would not fit a custom id (no Refresh then)."""
+    text = provider.ref_text(ref)
+    if fits(provider.key, text, pages):
+        return text
+    log.debug("%s ref too long for persistent buttons (%d chars)", provider.key, len(text))
+    return None
+
+
+async def remember(
+    bot: TicketLensBot, interaction: discord.Interaction, provider: Provider[R], ref: R
+) -> None:
+    """Keep a successful lookup in the member's history (autocomplete); never fails the
+    answer already sent."""
+    guild_id = interaction.guild_id
+    if guild_id is None or not provider.remembers(ref):
+        return
+    text = provider.ref_text(ref)
+    if len(text) > HISTORY_REF_LIMIT:
+        return
+    try:
+        await bot.store.record_lookup(guild_id, interaction.user.id, provider.key, text)
+    except Exception:
+        log.warning(
+            "could not record a %s lookup in guild %s", provider.key, guild_id, exc_info=True
+        )
+
+
+async def press(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider_key: str,
+    ref_text: str,
+    page: int,
+    fresh: bool,
+) -> None:
+    """
+    A Refresh or page button was pressed: check who pressed it, look the ticket up again for
+    them (`fresh`: not from the cache) and show page `page` in place. Only the member who ran
+    the lookup, or staff, may; anyone else is told so and nothing is fetched. Every rule runs
+    again for the member pressing, so a forged custom id shows only what they may see.
+    """
+    provider = bot.providers.get(provider_key)
+    if provider is None:
+        await send_private(interaction, render_error(*BUTTON_GONE))
+        return
+    message = interaction.message
+    metadata = message.interaction_metadata if message is not None else None
+    invoker = metadata.user.id if metadata is not None else None
+    if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
+        await send_private(interaction, render_error(*NOT_YOUR_BUTTON))
+        return
+    ref = provider.parse_ref(ref_text)
+    public = message is not None and not message.flags.ephemeral
+    deferral = _Deferral(interaction, ephemeral=True, update=True)
+    timer = asyncio.get_running_loop().call_later(DEFER_AFTER_S, deferral.start)
+    try:
+        answer = await prepare(bot, interaction, provider, ref, public=public, fresh=fresh)
+    except asyncio.CancelledError:
+        if deferral.failure is None:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise deferral.failure from None
+    finally:
+        timer.cancel()
+        deferral.fetching = False
+    await deferral.finished()
+    shown = max(0, min(page, len(answer.pages) - 1))
+    ref_text = persistent_ref(provider, ref, len(answer.pages)) or ref_text
+    buttons = controls(
+        provider=provider.key,
+        provider_label=provider.label,
+        ref_text=ref_text,
+        page=shown,
+        pages=len(answer.pages),
+        url=answer.view.url,
+    )
+    await update_message(interaction, answer.pages[shown], view=buttons)
 
 
 class _Deferral:
     """Defers an interaction on a timer; if that fails, stops the lookup it was for."""
 
-    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
+    def __init__(
+        self, interaction: discord.Interaction, *, ephemeral: bool, update: bool = False
+    ) -> None:
         self._interaction = interaction
         self._ephemeral = ephemeral
+        #: A button press: acknowledge it as an update of its message (no new message).
+        self._update = update
         self._lookup = asyncio.current_task()
         self._task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
@@ -96,14 +245,17 @@ class _Deferral:
 
     async def _defer(self) -> None:
         try:
-            await self._interaction.response.defer(ephemeral=self._ephemeral, thinking=True)
+            if self._update:
+                await self._interaction.response.defer()
+            else:
+                await self._interaction.response.defer(ephemeral=self._ephemeral, thinking=True)
         except Exception as exc:
             # Nobody could be answered now (the interaction expired): stop the lookup too.
             self.failure = exc
             if self.fetching and self._lookup is not None:
                 self._lookup.cancel()
             return
-        if not self._ephemeral:
+        if not self._ephemeral and not self._update:
             self._interaction.extras[PUBLIC_PLACEHOLDER] = True
 
     async def finished(self) -> None:
@@ -114,21 +266,24 @@ class _Deferral:
             raise self.failure
 
 
-async def _pages(
+async def _answer(
     bot: TicketLensBot,
     provider: Provider[R],
     resolved: ResolvedCredential,
     ref: R,
     decision: Decision,
-) -> list[list[discord.Embed]]:
+    *,
+    fresh: bool,
+) -> Answer:
     credential = resolved.values
 
     async def fetch() -> TicketView:
         return await provider.fetch(credential, ref)
 
     try:
-        view = await bot.tickets.get((provider.key, resolved.fingerprint, ref), fetch)
+        view = await bot.tickets.get((provider.key, resolved.fingerprint, ref), fetch, fresh=fresh)
     except CredentialsRejected as exc:
         raise resolved.rejected(exc) from None
     check_publishable(view, decision)
-    return render_pages(for_audience(view, decision.audience, shared_account=resolved.shared))
+    shown = for_audience(view, decision.audience, shared_account=resolved.shared)
+    return Answer(render_pages(shown), shown, decision.ephemeral)

@@ -94,6 +94,7 @@ _KIND_COLOUR: dict[EntryKind, int] = {
     EntryKind.STAFF: Colour.GREEN,
     EntryKind.SYSTEM: Colour.GREY,
     EntryKind.INTERNAL_NOTE: Colour.YELLOW,
+    EntryKind.ITEM: Colour.BLURPLE,
 }
 INTERNAL_NOTE_TITLE = "🔒 Internal note (staff only)"
 

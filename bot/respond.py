@@ -61,6 +61,19 @@ async def send_embeds(
         await interaction.response.send_message(embeds=embeds, ephemeral=ephemeral, view=view)
 
 
+async def update_message(
+    interaction: discord.Interaction,
+    embeds: list[discord.Embed],
+    *,
+    view: discord.ui.View | None,
+) -> None:
+    """Replace the message a button sits on (a component interaction), deferred or not."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(embeds=embeds, view=view)
+    else:
+        await interaction.response.edit_message(embeds=embeds, view=view)
+
+
 def release(interaction: discord.Interaction) -> None:
     """
     Let an answered interaction be freed at once, by reference counting.

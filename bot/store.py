@@ -1,9 +1,10 @@
 """
-Where credentials and bot settings are kept.
+Where credentials, bot settings, members' lookup history and the configuration audit are kept.
 
 `Store` is the interface the rest of the bot uses; `SqliteStore` implements it with aiosqlite,
 and all SQL lives in this module. Credentials are sealed by `bot.crypto.Sealer` before they
-reach the database: in clear it holds only ids, the provider key, who set it and when.
+reach the database: in clear it holds only ids, the provider key, who set it and when. The
+lookup history (ticket references) and the audit (the bot's own words) hold no secrets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,16 @@ _MAX_ID = 2**63 - 1
 # NULL is never equal to NULL, so it cannot be part of a unique primary key.
 _GUILD_ROW = 0
 
+#: How long a member's lookup history is kept, and how much of it per provider.
+HISTORY_DAYS = 30
+HISTORY_KEEP = 100
+#: Longest ticket reference kept in the history (Discord's autocomplete values are 100 max).
+MAX_REF_LENGTH = 100
+#: Bounds of an audit entry's words, and how many entries a guild keeps (the newest).
+MAX_ACTION_LENGTH = 50
+MAX_DETAIL_LENGTH = 200
+AUDIT_KEEP = 100
+
 
 @dataclass(frozen=True)
 class CredentialInfo:
@@ -45,6 +56,16 @@ class CredentialInfo:
     user_id: int | None
     set_by: int
     set_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One configuration change: when (UTC), who, what, and on what (never a secret)."""
+
+    at: datetime
+    actor_id: int
+    action: str
+    detail: str
 
 
 class KeyMismatch(Exception):
@@ -83,7 +104,7 @@ class SchemaTooNew(Exception):
 
 
 class Store(Protocol):
-    """The bot's persistent state: sealed credentials and small settings."""
+    """The bot's persistent state: sealed credentials, small settings, lookup history, audit."""
 
     async def put_credential(
         self,
@@ -112,11 +133,62 @@ class Store(Protocol):
         ...
 
     async def forget_guild(self, guild_id: int) -> int:
-        """Delete every credential of a guild; how many there were."""
+        """
+        Delete everything kept about a guild: credentials, settings, lookup history and
+        audit. Returns how many credentials there were (the rest is not counted).
+        """
         ...
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
-        """Delete every credential a member linked in a guild; how many there were."""
+        """
+        Delete every credential a member linked in a guild, and their lookup history there.
+        Returns how many credentials there were (history rows are not counted).
+        """
+        ...
+
+    async def record_lookup(
+        self, guild_id: int, user_id: int, provider: str, ref: str, *, at: datetime | None = None
+    ) -> None:
+        """
+        Remember that a member looked up `ref` (at most 100 characters) with `provider`, at
+        `at` (default now). Also drops that member's entries older than HISTORY_DAYS before
+        `at` and keeps at most HISTORY_KEEP per provider.
+        """
+        ...
+
+    async def recent_lookups(
+        self,
+        guild_id: int,
+        user_id: int,
+        provider: str,
+        *,
+        limit: int = 25,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """A member's references for `provider`, newest first, of the last HISTORY_DAYS."""
+        ...
+
+    async def forget_history(self, guild_id: int, user_id: int) -> int:
+        """Delete a member's lookup history in a guild at once; how many entries there were."""
+        ...
+
+    async def add_audit(
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        detail: str,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """
+        Record a configuration change. `action` and `detail` must be the bot's own words
+        (a provider label, a role or channel mention): never a credential or anything typed.
+        """
+        ...
+
+    async def list_audit(self, guild_id: int, limit: int = 25) -> list[AuditEntry]:
+        """A guild's latest configuration changes, newest first."""
         ...
 
     async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
@@ -214,6 +286,38 @@ def _check_provider(provider: str) -> str:
     if not isinstance(provider, str) or not provider:
         raise ValueError("provider must be a non-empty str")
     return provider
+
+
+def _check_text(name: str, value: str, limit: int, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str")
+    if not value and not empty:
+        raise ValueError(f"{name} must not be empty")
+    if len(value) > limit:
+        raise ValueError(f"{name} must be at most {limit} characters")
+    return value
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError("limit must be an int")
+    if limit < 1:
+        raise ValueError("limit must be 1 or more")
+    return limit
+
+
+def _moment(at: datetime | None) -> datetime:
+    """`at` in UTC (None: now); a naive time is refused rather than guessed."""
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return at.astimezone(UTC)
+
+
+def _sortable(at: datetime) -> str:
+    # Always with microseconds, so that comparing the stored text compares the times.
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _parse_time(text: str) -> datetime:
@@ -447,17 +551,25 @@ class SqliteStore:
         ]
 
     async def forget_guild(self, guild_id: int) -> int:
-        """Delete every credential of a guild; how many there were."""
+        """
+        Delete everything kept about a guild: credentials, settings, lookup history and
+        audit. Returns how many credentials there were (the rest is not counted).
+        """
         _check_id("guild_id", guild_id)
         self._forget_guild_reads(guild_id)
         # Credentials first: a lookup queued behind this statement must already miss them.
         deleted = await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
         await self._delete("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        await self._delete("DELETE FROM lookup_history WHERE guild_id = ?", (guild_id,))
+        await self._delete("DELETE FROM config_audit WHERE guild_id = ?", (guild_id,))
         self._forget_guild_reads(guild_id)
         return deleted
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
-        """Delete every credential a member linked in a guild; how many there were."""
+        """
+        Delete every credential a member linked in a guild, and their lookup history there.
+        Returns how many credentials there were (history rows are not counted).
+        """
         # _check_id refuses 0, so this can never reach the guild's own credentials.
         self._forget_guild_reads(_check_id("guild_id", guild_id))
         deleted = await self._delete(
@@ -465,7 +577,123 @@ class SqliteStore:
             (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
         )
         self._forget_guild_reads(guild_id)
+        await self.forget_history(guild_id, user_id)
         return deleted
+
+    async def record_lookup(
+        self, guild_id: int, user_id: int, provider: str, ref: str, *, at: datetime | None = None
+    ) -> None:
+        """
+        Remember that a member looked up `ref` (at most 100 characters) with `provider`, at
+        `at` (default now). Also drops that member's entries older than HISTORY_DAYS before
+        `at` and keeps at most HISTORY_KEEP per provider.
+        """
+        _check_id("guild_id", guild_id)
+        _check_id("user_id", user_id)
+        _check_provider(provider)
+        _check_text("ref", ref, MAX_REF_LENGTH)
+        moment = _moment(at)
+        # MAX keeps the newest time when an older lookup is recorded after a newer one.
+        await self._conn.execute(
+            "INSERT INTO lookup_history (guild_id, user_id, provider, ref, used_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (guild_id, user_id, provider, ref) DO UPDATE SET"
+            " used_at = max(used_at, excluded.used_at)",
+            (guild_id, user_id, provider, ref, _sortable(moment)),
+        )
+        # Pruned here, on the member's own writes, so no timer is needed and a member's
+        # history is never larger than one write let it be. One statement: both parts
+        # usually delete nothing, and a write that changes nothing costs no sync.
+        await self._delete(
+            "DELETE FROM lookup_history WHERE guild_id = ? AND user_id = ? AND ("
+            " used_at < ?"
+            " OR (provider = ? AND ref NOT IN ("
+            "  SELECT ref FROM lookup_history WHERE guild_id = ? AND user_id = ? AND provider = ?"
+            "  ORDER BY used_at DESC, ref LIMIT ?)))",
+            (
+                guild_id,
+                user_id,
+                _sortable(moment - timedelta(days=HISTORY_DAYS)),
+                provider,
+                guild_id,
+                user_id,
+                provider,
+                HISTORY_KEEP,
+            ),
+        )
+
+    async def recent_lookups(
+        self,
+        guild_id: int,
+        user_id: int,
+        provider: str,
+        *,
+        limit: int = 25,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """A member's references for `provider`, newest first, of the last HISTORY_DAYS."""
+        _check_id("guild_id", guild_id)
+        _check_id("user_id", user_id)
+        _check_provider(provider)
+        cutoff = _moment(now) - timedelta(days=HISTORY_DAYS)
+        rows = await self._conn.execute_fetchall(
+            "SELECT ref FROM lookup_history"
+            " WHERE guild_id = ? AND user_id = ? AND provider = ? AND used_at >= ?"
+            " ORDER BY used_at DESC, ref LIMIT ?",
+            (guild_id, user_id, provider, _sortable(cutoff), _check_limit(limit)),
+        )
+        return [str(row[0]) for row in rows]
+
+    async def forget_history(self, guild_id: int, user_id: int) -> int:
+        """Delete a member's lookup history in a guild at once; how many entries there were."""
+        return await self._delete(
+            "DELETE FROM lookup_history WHERE guild_id = ? AND user_id = ?",
+            (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
+        )
+
+    async def add_audit(
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        detail: str,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """
+        Record a configuration change. `action` and `detail` must be the bot's own words
+        (a provider label, a role or channel mention): never a credential or anything typed,
+        as they are stored in clear and shown to every admin. At most 50 and 200 characters.
+        """
+        _check_id("guild_id", guild_id)
+        _check_id("actor_id", actor_id)
+        _check_text("action", action, MAX_ACTION_LENGTH)
+        _check_text("detail", detail, MAX_DETAIL_LENGTH, empty=True)
+        await self._conn.execute(
+            "INSERT INTO config_audit (guild_id, actor_id, action, detail, at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (guild_id, actor_id, action, detail, _sortable(_moment(at))),
+        )
+        # A guild's audit stays bounded however often its admins change things.
+        await self._delete(
+            "DELETE FROM config_audit WHERE guild_id = ? AND id NOT IN ("
+            " SELECT id FROM config_audit WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?)",
+            (guild_id, guild_id, AUDIT_KEEP),
+        )
+
+    async def list_audit(self, guild_id: int, limit: int = 25) -> list[AuditEntry]:
+        """A guild's latest configuration changes, newest first."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT at, actor_id, action, detail FROM config_audit WHERE guild_id = ?"
+            " ORDER BY at DESC, id DESC LIMIT ?",
+            (_check_id("guild_id", guild_id), _check_limit(limit)),
+        )
+        return [
+            AuditEntry(
+                at=_parse_time(str(at)), actor_id=int(actor), action=str(action), detail=str(detail)
+            )
+            for at, actor, action, detail in rows
+        ]
 
     async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
         """A guild's (non-secret) setting, None if unset."""

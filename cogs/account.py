@@ -1,11 +1,13 @@
 """
-`/ticketaccount`: link, unlink and show a member's own key for owner-scoped providers.
+`/ticketaccount`: what TicketLens keeps for one member in a server, managed by that member.
 
-Owner-scoped providers (scope MEMBER, e.g. TeamBattles) read only the tickets of the key's
-owner, so a key stands for its owner. Any member may link their own key in a server: it is
-checked with the provider first, stored encrypted and bound to (server, member), used only for
-that member's own lookups, never shown back, and deleted at once by `unlink`. Every answer is
-ephemeral.
+`forget` deletes the member's lookup history here (what autocomplete offers them) at once;
+every member has it. `link`, `unlink` and `show` are only there when a provider is
+owner-scoped (scope MEMBER, e.g. TeamBattles): such a provider reads only the tickets of the
+key's owner, so a key stands for its owner. Any member may link their own key in a server: it
+is checked with the provider first, stored encrypted and bound to (server, member), used only
+for that member's own lookups, never shown back, and deleted at once by `unlink`. These are
+personal: neither audited nor posted to the log channel. Every answer is ephemeral.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class AccountModal(CredentialModal):
         """Anyone may link their own key; it is theirs alone."""
         return interaction.user.id
 
+    async def after_store(
+        self, interaction: discord.Interaction, guild_id: int, *, unchecked: bool
+    ) -> str:
+        """A member's own key is theirs: not a server change, so no audit and no log post."""
+        return ""
+
     def saved_text(self, warning: str) -> str:
         """What the member reads once it is stored."""
         label, key = self.provider.label, self.provider.key
@@ -72,12 +80,46 @@ class AccountModal(CredentialModal):
 
 
 def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_commands.Group:
-    """The `/ticketaccount` group over the owner-scoped `providers`."""
+    """
+    The `/ticketaccount` group: `forget` always, `link`/`unlink`/`show` over the owner-scoped
+    `providers` when there are any (a choice list cannot be empty).
+    """
     group = app_commands.Group(
         name="ticketaccount",
-        description="Link your own account of a ticket system (only you can use it).",
+        description="Your own accounts and lookup history in this server (only for you).",
         guild_only=True,
     )
+    if providers:
+        add_account_commands(bot, group, providers)
+
+    @group.command(name="forget", description="Delete your lookup history in this server, at once.")
+    async def forget(interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        user_id = interaction.user.id
+        deleted = await bot.store.forget_history(interaction.guild_id, user_id)
+        log.info(
+            "lookup history forgotten (%d entries) for member %s in guild %s",
+            deleted,
+            user_id,
+            interaction.guild_id,
+        )
+        if deleted:
+            entries = "1 entry" if deleted == 1 else f"{deleted} entries"
+            text = (
+                f"Deleted {entries} of your lookup history on this server: `id` suggestions "
+                "start afresh from your next lookup."
+            )
+        else:
+            text = "You had no lookup history on this server."
+        await send_private(interaction, render_notice("Lookup history deleted", text))
+
+    return group
+
+
+def add_account_commands(
+    bot: TicketLensBot, group: app_commands.Group, providers: list[Provider[Any]]
+) -> None:
+    """`link`, `unlink` and `show` over the owner-scoped `providers`."""
     by_key = {p.key: p for p in providers}
     choices = [app_commands.Choice(name=p.label, value=p.key) for p in providers]
 
@@ -148,11 +190,7 @@ def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_comma
             lines.append(f"**{provider.label}**: {status}")
         await send_private(interaction, render_notice("Your linked accounts", "\n".join(lines)))
 
-    return group
-
 
 async def setup(bot: TicketLensBot) -> None:
-    """Add `/ticketaccount` (after every provider registered) when a provider needs it."""
-    providers = member_providers(bot)
-    if providers:
-        bot.tree.add_command(build_group(bot, providers))
+    """Add `/ticketaccount` (after every provider registered, for its provider choices)."""
+    bot.tree.add_command(build_group(bot, member_providers(bot)))

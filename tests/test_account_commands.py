@@ -64,12 +64,14 @@ async def run(fake_discord, command: str, user_id: int, **options) -> tuple[bool
 
 
 async def test_the_command_is_for_everyone_and_offers_owner_scoped_providers(bot, fake_discord):
-    """/ticketaccount needs no permission and offers TeamBattles (not guild-key providers)."""
+    """/ticketaccount needs no permission and offers TeamBattles (not guild-key providers);
+    `forget` (the member's lookup history) is there too, with no options."""
     command = fake_discord.registered_command("ticketaccount")
     assert command is not None
     assert command.get("default_member_permissions") is None
     subs = {o["name"]: o for o in command["options"]}
-    assert set(subs) == {"link", "unlink", "show"}
+    assert set(subs) == {"link", "unlink", "show", "forget"}
+    assert not subs["forget"].get("options")
     for name in ("link", "unlink"):
         (option,) = subs[name]["options"]
         assert option["name"] == "provider"

@@ -6,12 +6,23 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot import store as store_module
 from bot.crypto import Sealer, load_or_create_key
-from bot.store import CredentialInfo, CredentialUnreadable, KeyMismatch, SqliteStore, Store
+from bot.store import (
+    AUDIT_KEEP,
+    HISTORY_DAYS,
+    HISTORY_KEEP,
+    AuditEntry,
+    CredentialInfo,
+    CredentialUnreadable,
+    KeyMismatch,
+    SqliteStore,
+    Store,
+)
 
 GUILD = 1001
 OTHER_GUILD = 2002
@@ -336,3 +347,216 @@ async def test_a_new_database_and_its_folders_are_private(tmp_path, key):
         assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
     finally:
         await store.close()
+
+
+# -- lookup history and audit ------------------------------------------------------------------
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _count(path, table, where="1"):
+    with _raw(path) as raw:
+        return raw.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]  # noqa: S608
+
+
+async def test_recent_lookups_are_newest_first_per_member_and_provider(db_path, key):
+    """Each member sees their own references for one provider, newest first; looking one up
+    again moves it to the front, and an older time recorded late does not move it back."""
+    store: Store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        for minute, ref in enumerate(["10", "20", "30"]):
+            await store.record_lookup(GUILD, MEMBER, "ra", ref, at=T0 + timedelta(minutes=minute))
+        await store.record_lookup(GUILD, MEMBER, "ra", "10", at=T0 + timedelta(minutes=5))
+        await store.record_lookup(GUILD, MEMBER, "ra", "30", at=T0 - timedelta(days=1))
+        await store.record_lookup(GUILD, MEMBER, "whmcs", "99", at=T0)
+        await store.record_lookup(GUILD, ADMIN, "ra", "77", at=T0)
+        await store.record_lookup(OTHER_GUILD, MEMBER, "ra", "88", at=T0)
+
+        now = T0 + timedelta(hours=1)
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=now) == ["10", "30", "20"]
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", limit=2, now=now) == ["10", "30"]
+        assert await store.recent_lookups(GUILD, MEMBER, "whmcs", now=now) == ["99"]
+        assert await store.recent_lookups(GUILD, ADMIN, "ra", now=now) == ["77"]
+        assert await store.recent_lookups(OTHER_GUILD, MEMBER, "ra", now=now) == ["88"]
+        assert await store.recent_lookups(GUILD, MEMBER, "serieshr", now=now) == []
+    finally:
+        await store.close()
+
+
+async def test_lookups_older_than_thirty_days_are_not_offered_and_are_pruned(db_path, key):
+    """Reading hides entries older than HISTORY_DAYS; the member's next write deletes them
+    (for every provider), and leaves other members alone."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.record_lookup(GUILD, MEMBER, "ra", "old", at=T0)
+        await store.record_lookup(GUILD, MEMBER, "whmcs", "old-too", at=T0)
+        await store.record_lookup(GUILD, ADMIN, "ra", "admins", at=T0)
+        await store.record_lookup(GUILD, MEMBER, "ra", "edge", at=T0 + timedelta(days=1))
+
+        edge = T0 + timedelta(days=HISTORY_DAYS)
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=edge) == ["edge", "old"]
+        later = edge + timedelta(seconds=1)
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=later) == ["edge"]
+        assert _count(db_path, "lookup_history") == 4  # reading deletes nothing
+
+        await store.record_lookup(GUILD, MEMBER, "ra", "new", at=later)
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=later) == ["new", "edge"]
+        assert _count(db_path, "lookup_history", f"user_id = {MEMBER}") == 2
+        assert _count(db_path, "lookup_history", f"user_id = {ADMIN}") == 1
+    finally:
+        await store.close()
+
+
+async def test_history_keeps_at_most_the_newest_hundred_per_provider(db_path, key):
+    """Past HISTORY_KEEP entries for one provider, the oldest go; other providers keep theirs."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.record_lookup(GUILD, MEMBER, "whmcs", "kept", at=T0)
+        extra = 5
+        for n in range(HISTORY_KEEP + extra):
+            await store.record_lookup(GUILD, MEMBER, "ra", str(n), at=T0 + timedelta(seconds=n))
+        assert _count(db_path, "lookup_history", "provider = 'ra'") == HISTORY_KEEP
+        newest = await store.recent_lookups(GUILD, MEMBER, "ra", limit=1000, now=T0)
+        assert newest == [str(n) for n in reversed(range(extra, HISTORY_KEEP + extra))]
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=T0) == newest[:25]
+        assert await store.recent_lookups(GUILD, MEMBER, "whmcs", now=T0) == ["kept"]
+    finally:
+        await store.close()
+
+
+async def test_forget_history_deletes_only_that_members_history_there(db_path, key):
+    """forget_history counts and deletes one member's entries in one guild, nothing else."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.record_lookup(GUILD, MEMBER, "ra", "1")
+        await store.record_lookup(GUILD, MEMBER, "whmcs", "2")
+        await store.record_lookup(GUILD, ADMIN, "ra", "3")
+        await store.record_lookup(OTHER_GUILD, MEMBER, "ra", "4")
+
+        assert await store.forget_history(GUILD, MEMBER) == 2
+        assert await store.forget_history(GUILD, MEMBER) == 0
+        assert await store.recent_lookups(GUILD, MEMBER, "ra") == []
+        assert await store.recent_lookups(GUILD, ADMIN, "ra") == ["3"]
+        assert await store.recent_lookups(OTHER_GUILD, MEMBER, "ra") == ["4"]
+    finally:
+        await store.close()
+
+
+async def test_forgetting_a_guild_or_member_wipes_history_and_audit(db_path, key):
+    """forget_guild deletes the guild's history and audit too (and still counts credentials);
+    forget_member deletes the member's history with their credentials."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        for guild in (GUILD, OTHER_GUILD):
+            await store.put_credential(guild, None, "ra", SECRET, set_by=ADMIN)
+            await store.record_lookup(guild, MEMBER, "ra", "1")
+            await store.record_lookup(guild, ADMIN, "ra", "2")
+            await store.add_audit(guild, ADMIN, "set", "RetroAchievements")
+
+        assert await store.forget_member(GUILD, MEMBER) == 0  # no credential of their own
+        assert await store.recent_lookups(GUILD, MEMBER, "ra") == []
+        assert await store.recent_lookups(GUILD, ADMIN, "ra") == ["2"]
+
+        assert await store.forget_guild(GUILD) == 1
+        assert await store.recent_lookups(GUILD, ADMIN, "ra") == []
+        assert await store.list_audit(GUILD) == []
+        assert _count(db_path, "lookup_history", f"guild_id = {GUILD}") == 0
+        assert _count(db_path, "config_audit", f"guild_id = {GUILD}") == 0
+
+        assert await store.recent_lookups(OTHER_GUILD, MEMBER, "ra") == ["1"]
+        assert [e.action for e in await store.list_audit(OTHER_GUILD)] == ["set"]
+    finally:
+        await store.close()
+
+
+async def test_audit_is_newest_first_limited_and_bounded(db_path, key):
+    """list_audit gives the newest entries first (insertion order breaks equal times), at most
+    `limit`; a guild keeps only its newest AUDIT_KEEP entries."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.add_audit(GUILD, ADMIN, "set", "RetroAchievements", at=T0)
+        await store.add_audit(GUILD, MEMBER, "staffrole", "<@&5>", at=T0 + timedelta(hours=2))
+        await store.add_audit(GUILD, ADMIN, "remove", "WHMCS", at=T0 + timedelta(hours=1))
+        await store.add_audit(GUILD, ADMIN, "logchannel", "<#7>", at=T0 + timedelta(hours=2))
+        await store.add_audit(OTHER_GUILD, ADMIN, "set", "WHMCS", at=T0)
+
+        listed = await store.list_audit(GUILD)
+        assert listed == [
+            AuditEntry(T0 + timedelta(hours=2), ADMIN, "logchannel", "<#7>"),
+            AuditEntry(T0 + timedelta(hours=2), MEMBER, "staffrole", "<@&5>"),
+            AuditEntry(T0 + timedelta(hours=1), ADMIN, "remove", "WHMCS"),
+            AuditEntry(T0, ADMIN, "set", "RetroAchievements"),
+        ]
+        assert all(e.at.utcoffset() == timedelta(0) for e in listed)
+        assert await store.list_audit(GUILD, limit=2) == listed[:2]
+
+        for n in range(AUDIT_KEEP):
+            await store.add_audit(
+                GUILD, ADMIN, "set", f"p{n}", at=T0 + timedelta(days=1, minutes=n)
+            )
+        assert _count(db_path, "config_audit", f"guild_id = {GUILD}") == AUDIT_KEEP
+        assert (await store.list_audit(GUILD, limit=1))[0].detail == f"p{AUDIT_KEEP - 1}"
+        assert len(await store.list_audit(OTHER_GUILD)) == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda s: s.record_lookup(GUILD, MEMBER, "ra", ""), ValueError),
+        (lambda s: s.record_lookup(GUILD, MEMBER, "ra", "x" * 101), ValueError),
+        (lambda s: s.record_lookup(GUILD, MEMBER, "ra", 5), TypeError),
+        (lambda s: s.record_lookup(GUILD, 0, "ra", "1"), ValueError),
+        (lambda s: s.record_lookup(GUILD, MEMBER, "", "1"), ValueError),
+        (lambda s: s.record_lookup(GUILD, MEMBER, "ra", "1", at=datetime(2026, 1, 1)), ValueError),  # noqa: DTZ001
+        (lambda s: s.recent_lookups(GUILD, MEMBER, "ra", limit=0), ValueError),
+        (lambda s: s.forget_history(GUILD, 0), ValueError),
+        (lambda s: s.add_audit(GUILD, ADMIN, "set", "x" * 201), ValueError),
+        (lambda s: s.add_audit(GUILD, ADMIN, "", "WHMCS"), ValueError),
+        (lambda s: s.add_audit(0, ADMIN, "set", "WHMCS"), ValueError),
+        (lambda s: s.list_audit(GUILD, limit=0), ValueError),
+    ],
+)
+async def test_history_and_audit_refuse_bad_values(db_path, key, call, error):
+    """References are 1-100 characters, times timezone-aware, details at most 200 characters."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        with pytest.raises(error):
+            await call(store)
+        await store.record_lookup(GUILD, MEMBER, "ra", "x" * 100)
+        await store.add_audit(GUILD, ADMIN, "set", "x" * 200)
+    finally:
+        await store.close()
+
+
+async def test_a_0002_database_upgrades_without_losing_rows(db_path, key, monkeypatch):
+    """A database made by the previous version (migrations 0001-0002) gets 0003 on start:
+    its credentials, settings and key check survive, and the new tables work."""
+    every = store_module._load_migrations()
+    assert [m.version for m in every][:3] == [1, 2, 3]
+    monkeypatch.setattr(store_module, "_load_migrations", lambda: every[:2])
+    old = await SqliteStore.open(db_path, Sealer(key))
+    await old.put_credential(GUILD, None, "ra", SECRET, set_by=ADMIN)
+    await old.put_credential(GUILD, MEMBER, "tb", {"api_key": "mine"}, set_by=MEMBER)
+    await old.set_guild_setting(GUILD, "staff_role", "55")
+    await old.close()
+    with _raw(db_path) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "lookup_history" not in tables
+
+    monkeypatch.setattr(store_module, "_load_migrations", lambda: every)
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        assert await store.get_credential(GUILD, None, "ra") == SECRET
+        assert await store.get_credential(GUILD, MEMBER, "tb") == {"api_key": "mine"}
+        assert await store.get_guild_setting(GUILD, "staff_role") == "55"
+        await store.record_lookup(GUILD, MEMBER, "ra", "12")
+        await store.add_audit(GUILD, ADMIN, "set", "RetroAchievements")
+        assert await store.recent_lookups(GUILD, MEMBER, "ra") == ["12"]
+        assert len(await store.list_audit(GUILD)) == 1
+    finally:
+        await store.close()
+    with _raw(db_path) as raw:
+        versions = [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions[:3] == [1, 2, 3]

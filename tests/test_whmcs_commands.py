@@ -244,7 +244,10 @@ async def test_public_summary_has_no_bodies_notes_or_customer_data(bot, fake_dis
     assert "Replies" in text
     for hidden in (*CUSTOMER_DATA, "Internal note", "Propagation"):
         assert hidden not in text
-    assert not response.data.get("components")
+    buttons = [b for row in response.data.get("components") or [] for b in row["components"]]
+    assert {b["label"] for b in buttons} <= {"Refresh", "Open on WHMCS"}
+    for hidden in CUSTOMER_DATA:
+        assert hidden not in str(buttons)
 
 
 async def test_newest_replies_first(bot, fake_discord, whmcs):
@@ -257,8 +260,9 @@ async def test_newest_replies_first(bot, fake_discord, whmcs):
     assert whmcs.requests[-1]["repliessort"] == "DESC"
 
 
-async def test_pages_turn_only_for_the_invoker(bot, fake_discord, whmcs8):
-    """Many replies: Next is refused politely to others; the invoker's press shows page 2."""
+async def test_pages_turn_only_for_the_invoker_or_staff(bot, fake_discord, whmcs8):
+    """Many replies: Next is refused politely to a member who is neither the invoker nor
+    staff; the invoker's press shows page 2 from the cached lookup."""
     ticket = whmcs8.tickets[42]
     ticket.messages += [
         FakeMessage(f"Reply {i}: " + "details " * 250, date=f"2024-05-03 10:{i:02d}:00")
@@ -275,12 +279,12 @@ async def test_pages_turn_only_for_the_invoker(bot, fake_discord, whmcs8):
     assert "Page 1/" in all_text(message["embeds"])
 
     other = await fake_discord.send_component(
-        buttons["Next"], message_id=inter.original_message_id, user_id=71, permissions=MANAGE_GUILD
+        buttons["Next"], message_id=inter.original_message_id, user_id=71, permissions=0
     )
     refusal = await fake_discord.wait_for_response(other)
     assert refusal.type == 4
     assert refusal.ephemeral
-    assert "Only the member who ran the command" in all_text(embeds_of(refusal.data))
+    assert "Only the member who ran this lookup" in all_text(embeds_of(refusal.data))
     assert "Page 1/" in all_text(fake_discord.original_message(inter)["embeds"])
 
     press = await fake_discord.send_component(
@@ -289,7 +293,7 @@ async def test_pages_turn_only_for_the_invoker(bot, fake_discord, whmcs8):
     update = await fake_discord.wait_for_response(press)
     assert update.type == 7
     assert "Page 2/" in all_text(fake_discord.original_message(inter)["embeds"])
-    assert len(whmcs8.requests) == 1  # pages are kept, not fetched again
+    assert len(whmcs8.requests) == 1  # turning a page within the cache's TTL fetches nothing
 
 
 # -- errors ------------------------------------------------------------------------------------

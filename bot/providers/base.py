@@ -176,6 +176,8 @@ class EntryKind(enum.StrEnum):
     STAFF = "staff"
     SYSTEM = "system"
     INTERNAL_NOTE = "internal_note"
+    ITEM = "item"
+    """One item of a list (a ticket in a game's list): no speaker label."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +257,13 @@ class Provider(abc.ABC, Generic[RefT]):
     async def verify(self, credential: Credential) -> None:
         """Check a credential before it is stored; raise `CredentialsRejected`/`NotPermitted`."""
 
+    async def recheck(self, credential: Credential) -> None:
+        """
+        Check a credential that is already stored (`/ticketconfig test`), like `verify`; a
+        provider that must not try a recently rejected credential again says so instead.
+        """
+        await self.verify(credential)
+
     @abc.abstractmethod
     async def fetch(self, credential: Credential, ref: RefT) -> TicketView:
         """Fetch one ticket and turn it into a view, raising only `bot.errors` types."""
@@ -284,6 +293,11 @@ class Provider(abc.ABC, Generic[RefT]):
         it); None otherwise. The default finds nothing.
         """
         return []
+
+    def id_option(self, ref: RefT) -> int | str | None:
+        """The value of the command's `id` option that looks `ref` up (autocomplete offers
+        it), or None when `id` cannot name it. The default: an int or str ref itself."""
+        return ref if isinstance(ref, int | str) else None
 
     def remembers(self, ref: RefT) -> bool:
         """Whether a successful lookup of `ref` goes into the member's history (offered by

@@ -14,9 +14,11 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import BadInput
 from bot.providers.base import Provider
 from bot.settings import ProviderSettings
 
@@ -27,6 +29,9 @@ __all__ = ["PROVIDER_EXTRA", "ProviderCog", "lookup_command", "provider_setup"]
 
 #: Key in a lookup command's `extras` holding its provider.
 PROVIDER_EXTRA = "ticketlens_provider"
+#: Discord's limits on autocomplete answers.
+CHOICES_LIMIT = 25
+CHOICE_NAME_LIMIT = 100
 
 P = TypeVar("P", bound=Provider[Any])
 S = TypeVar("S", bound=ProviderSettings)
@@ -38,22 +43,36 @@ Callback = Callable[..., Coroutine[Any, Any, None]]
 class ProviderCog(commands.Cog):
     """One provider's presence in the bot: registered, with its `/ticket` subcommand."""
 
-    def __init__(self, bot: TicketLensBot, provider: Provider[Any], command: Command) -> None:
+    def __init__(
+        self,
+        bot: TicketLensBot,
+        provider: Provider[Any],
+        command: Command,
+        lists: app_commands.Group | None = None,
+    ) -> None:
         self.bot = bot
         self.provider = provider
         self.command = command
-        # Errors raised while the command parses its options (before the lookup stamps its
+        self.lists = lists
+        # Errors raised while a command parses its options (before the lookup stamps its
         # own) get their provider from here, in the bot's error handler.
         command.extras[PROVIDER_EXTRA] = provider
+        if lists is not None:
+            for sub in lists.walk_commands():
+                sub.extras[PROVIDER_EXTRA] = provider
 
     async def cog_load(self) -> None:
-        """Make the provider known and its subcommand available."""
+        """Make the provider known and its subcommands available."""
         self.bot.register_provider(self.provider)
         self.bot.add_lookup_command(self.command)
+        if self.lists is not None:
+            self.bot.add_list_group(self.lists)
 
     async def cog_unload(self) -> None:
-        """Take the subcommand away and forget the provider."""
+        """Take the subcommands away and forget the provider."""
         self.bot.remove_lookup_command(self.command.name)
+        if self.lists is not None:
+            self.bot.remove_list_group(self.lists.name)
         self.bot.unregister_provider(self.provider.key)
 
 
@@ -61,8 +80,12 @@ def provider_setup(
     provider_cls: Callable[..., P],
     settings_cls: type[S],
     build_command: Callable[[TicketLensBot, P], Command],
+    build_lists: Callable[[TicketLensBot, P], app_commands.Group] | None = None,
 ) -> Callable[[TicketLensBot], Awaitable[None]]:
-    """The extension's `setup(bot)`: build the provider over the bot's HTTP, add its Cog."""
+    """
+    The extension's `setup(bot)`: build the provider over the bot's HTTP, add its Cog with
+    its `/ticket` subcommand and, when `build_lists` is given, its `/tickets` group.
+    """
 
     async def setup(bot: TicketLensBot) -> None:
         provider = provider_cls(bot.upstream, bot.section(settings_cls))
@@ -74,7 +97,8 @@ def provider_setup(
             {"name": provider.label},
             lambda namespace: namespace.update(__module__=type(provider).__module__),
         )
-        await bot.add_cog(cog_cls(bot, provider, build_command(bot, provider)))
+        lists = build_lists(bot, provider) if build_lists is not None else None
+        await bot.add_cog(cog_cls(bot, provider, build_command(bot, provider), lists))
 
     return setup
 
@@ -91,6 +115,38 @@ def lookup_command(
     def decorate(callback: Callback) -> Command:
         described = app_commands.describe(**option_help)(callback)
         renamed = app_commands.rename(ticket_id="id")(described)
-        return app_commands.command(name=name, description=description)(renamed)
+        completed = app_commands.autocomplete(ticket_id=complete_ticket_id)(renamed)
+        return app_commands.command(name=name, description=description)(completed)
 
     return decorate
+
+
+async def complete_ticket_id(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[Any]]:
+    """
+    The `id` option's suggestions: the member's own successful lookups in this server with
+    this command's provider, newest first, filtered by what is typed (at most 25, Discord's
+    limit). The store keeps them 30 days; nothing else is suggested.
+    """
+    command = interaction.command
+    provider = command.extras.get(PROVIDER_EXTRA) if command is not None else None
+    guild_id = interaction.guild_id
+    if not isinstance(provider, Provider) or guild_id is None:
+        return []
+    bot: TicketLensBot = interaction.client  # type: ignore[assignment]
+    recent = await bot.store.recent_lookups(guild_id, interaction.user.id, provider.key)
+    typed = str(current or "").strip().lower()
+    choices: list[app_commands.Choice[Any]] = []
+    for text in recent:
+        try:
+            value = provider.id_option(provider.parse_ref(text))
+        except BadInput:
+            continue  # written by an older version, or no longer valid: not offered
+        shown = str(value)
+        if value is None or (typed and typed not in shown.lower()):
+            continue
+        choices.append(app_commands.Choice(name=shown[:CHOICE_NAME_LIMIT], value=value))
+        if len(choices) == CHOICES_LIMIT:
+            break
+    return choices

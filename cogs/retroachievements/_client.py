@@ -1,10 +1,14 @@
 """
 RetroAchievements over HTTP: `API_GetTicketData` answers -> typed errors, or a ticket view.
 
-See docs/providers/retroachievements.md for the endpoint, its parameters and its answers.
+A ref is a ticket id (one ticket) or an `RaQuery` (one of the aggregate modes, see
+`_aggregates.py`). See docs/providers/retroachievements.md for the endpoint, its parameters
+and its answers.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pydantic_settings import SettingsConfigDict
 
@@ -20,6 +24,8 @@ from bot.providers.base import (
 )
 from bot.providers.parsing import read_model
 from bot.settings import ProviderSettings
+from cogs.retroachievements import _aggregates
+from cogs.retroachievements._aggregates import RaQuery, check_id
 from cogs.retroachievements._models import RaTicket
 from cogs.retroachievements._view import to_view
 
@@ -33,9 +39,10 @@ class RetroSettings(ProviderSettings):
     rate_per_s: float = 5.0
 
 
-class RetroAchievements(Provider[int]):
+class RetroAchievements(Provider[int | RaQuery]):
     """Achievement tickets, readable by any signed-in member on the site: `public:true` may
-    post them, but for quarantined (Pending Review) ones (see `_view.py`)."""
+    post them, but for quarantined (Pending Review) ones and lists showing one (see
+    `_view.py`, `_aggregates.py`)."""
 
     key = "retroachievements"
     label = "RetroAchievements"
@@ -56,13 +63,14 @@ class RetroAchievements(Provider[int]):
         query = {**params, "y": credential.get("api_key", ""), "z": credential.get("username", "")}
         return await self.http.request("GET", self.endpoint, credential=credential, params=query)
 
-    def _raise_for(self, answer: HttpAnswer, ref: int | None) -> None:
+    def _raise_for(self, answer: HttpAnswer, missing: TicketNotFound | None) -> None:
+        """Map a non-200 answer; `missing` is what a 404 means here (None: a bad answer)."""
         if answer.status == 401:
             raise CredentialsRejected("the web API key was not accepted")
         if answer.status == 403:
             raise NotPermitted("access denied")
-        if answer.status == 404 and ref is not None:
-            raise TicketNotFound(str(ref))
+        if answer.status == 404 and missing is not None:
+            raise missing
         if answer.status != 200:
             raise BadAnswer(f"HTTP {answer.status}")
 
@@ -71,12 +79,42 @@ class RetroAchievements(Provider[int]):
         answer = await self._get(credential, {"c": "1"})
         self._raise_for(answer, None)
 
-    async def fetch(self, credential: Credential, ref: int) -> TicketView:
-        """Fetch ticket `ref` (already validated >= 1)."""
-        answer = await self._get(credential, {"i": str(ref)})
-        self._raise_for(answer, ref)
+    async def fetch(self, credential: Credential, ref: int | RaQuery) -> TicketView:
+        """Fetch ticket `ref`, or the aggregate `ref` names."""
+        if isinstance(ref, RaQuery):
+            return await self._fetch_query(credential, ref)
+        answer = await self._get(credential, {"i": str(check_id(ref))})
+        self._raise_for(answer, TicketNotFound(str(ref)))
         # A 200 without an id (e.g. the recent list) means the id was not understood.
         ticket = read_model(
             RaTicket, answer.json(), is_ticket=lambda p: bool({"ID", "id"} & p.keys())
         )
         return to_view(ticket, provider=self.key, provider_label=self.label)
+
+    async def _fetch_query(self, credential: Credential, query: RaQuery) -> TicketView:
+        # A 404 names what was not found: the game, achievement or user (recent and
+        # most-reported never answer 404).
+        answer = await self._get(credential, _aggregates.query_params(query))
+        self._raise_for(answer, _aggregates.not_found(query))
+        return _aggregates.read_aggregate(
+            query, answer.json(), provider=self.key, provider_label=self.label
+        )
+
+    # -- references ----------------------------------------------------------------------
+
+    def ref_text(self, ref: int | RaQuery) -> str:
+        """A ticket as its id ("123"); a query as "g:123", "a:55", "u:Name", "recent", "top"."""
+        return _aggregates.ref_text(ref)
+
+    def parse_ref(self, text: str) -> int | RaQuery:
+        """What `ref_text` wrote, read back strictly (BadInput for anything else)."""
+        return _aggregates.parse_ref(text)
+
+    def find_refs(self, text: str, credential: Mapping[str, str] | None) -> list[int | RaQuery]:
+        """Ticket links and `[ticket=N]` shortcodes in `text`; the site's host is fixed, so
+        the credential plays no part."""
+        return list(_aggregates.find_refs(text))
+
+    def remembers(self, ref: int | RaQuery) -> bool:
+        """Only single tickets go into a member's history, not lists."""
+        return isinstance(ref, int)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_settings import SettingsConfigDict
@@ -24,7 +25,7 @@ from bot.providers.base import (
 )
 from bot.providers.parsing import NOT_A_TICKET, path_segment, read_model
 from bot.settings import ProviderSettings
-from cogs.serieshr._models import SrTicket
+from cogs.serieshr._models import SrTicket, find_refs, parse_ref
 from cogs.serieshr._view import to_view
 
 if TYPE_CHECKING:
@@ -81,6 +82,14 @@ class SeriesHr(Provider[str]):
     def __init__(self, http: Http, settings: SeriesHrSettings) -> None:
         super().__init__(http, settings)
         self.base = settings.base_url.rstrip("/")
+
+    def parse_ref(self, text: str) -> str:
+        """A `TICKET-…` id or an object id, normalised; BadInput for anything else."""
+        return parse_ref(text)
+
+    def find_refs(self, text: str, credential: Mapping[str, str] | None) -> list[str]:
+        """`TICKET-…` ids in a message."""
+        return find_refs(text)
 
     async def _get(self, credential: Credential, ref: str) -> HttpAnswer:
         return await self.http.request(

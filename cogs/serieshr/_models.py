@@ -11,11 +11,51 @@ read is shown as unknown rather than failing the whole ticket.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Final
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
+from bot.errors import BadInput
 from bot.providers.values import OptFlag, OptText, Time
+
+#: `TICKET-`, digits, `-`, letters/digits (the docs' `TICKET-1234567890-ABCD`); the prefix is
+#: accepted in any case and sent upper-case, the rest exactly as typed (case-sensitivity of
+#: lookups is undocumented).
+_TICKET_ID_RE: Final = re.compile(r"(?i:TICKET)-([0-9]{1,20})-([A-Za-z0-9]{1,40})")
+#: A MongoDB object id: 24 hex digits (sent lower-case, as MongoDB spells them).
+_OBJECT_ID_RE: Final = re.compile(r"[0-9A-Fa-f]{24}")
+
+ID_HELP: Final = (
+    "A series.hr ticket id looks like `TICKET-1234567890-ABCD`, or is the ticket's 24-character "
+    "object id (digits 0-9 and letters a-f)."
+)
+
+
+def parse_ref(text: str) -> str:
+    """The normalised ticket id, or BadInput (before any request) for anything else."""
+    raw = text.strip()
+    match = _TICKET_ID_RE.fullmatch(raw)
+    if match is not None:
+        return f"TICKET-{match.group(1)}-{match.group(2)}"
+    if _OBJECT_ID_RE.fullmatch(raw):
+        return raw.lower()
+    raise BadInput(ID_HELP)
+
+
+#: A `TICKET-…` id in running text (object ids are too ambiguous to find there: any 24 hex
+#: digits, such as a commit hash, would match). Bounded on both sides by non-id characters.
+_TICKET_ID_IN_TEXT_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9-])(?i:TICKET)-[0-9]{1,20}-[A-Za-z0-9]{1,40}(?![A-Za-z0-9-])"
+)
+
+
+def find_refs(text: str) -> list[str]:
+    """The `TICKET-…` ids in a message, normalised, in order, each once."""
+    found: dict[str, None] = {}
+    for match in _TICKET_ID_IN_TEXT_RE.finditer(text):
+        found.setdefault(parse_ref(match.group(0)))
+    return list(found)
 
 
 def _user_id(value: Any) -> str | None:

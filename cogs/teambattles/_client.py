@@ -30,7 +30,7 @@ from bot.providers.base import (
 )
 from bot.providers.parsing import path_segment, read_model
 from bot.settings import ProviderSettings
-from cogs.teambattles._models import TbTicket
+from cogs.teambattles._models import TbTicket, parse_ref
 from cogs.teambattles._view import to_view
 
 KEY_PREFIX: Final = "tb_"
@@ -104,6 +104,10 @@ class TeamBattles(Provider[str]):
     def __init__(self, http: Http, settings: TeamBattlesSettings) -> None:
         super().__init__(http, settings)
         self.base = settings.base_url.rstrip("/")
+
+    def parse_ref(self, text: str) -> str:
+        """The ticket id (its document id); BadInput for a ticket number or anything else."""
+        return parse_ref(text)
 
     async def _get(self, credential: Credential, ref: str) -> HttpAnswer:
         key = credential.get("api_key", "")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -107,6 +108,73 @@ class WhmcsRef:
         return f"{'id' if self.by == 'ticketid' else 'number'}:{self.value}"
 
 
+#: Ticket numbers come from an admin-defined mask (at most 15 characters, but `%i` and `%y`
+#: expand); no fixed pattern is safe, so only the length is bounded.
+NUMBER_MAX = 64
+
+ONE_OF = (
+    "Give exactly one of `id` (the internal ticket ID, as in the admin area) or `number` "
+    "(the ticket number customers see, such as `ABC-123456`)."
+)
+
+
+def make_ref(ticket_id: int | None, number: str | None, replies: str) -> WhmcsRef:
+    """The lookup for these options, or `BadInput` (nothing is sent upstream then)."""
+    number = (number or "").strip().lstrip("#").strip() or None
+    if (ticket_id is None) == (number is None):
+        raise BadInput(ONE_OF)
+    if replies not in ("oldest", "newest"):
+        raise BadInput("`replies` is `oldest` or `newest`.")
+    newest_first = replies == "newest"
+    if ticket_id is not None:
+        if ticket_id < 1:
+            raise BadInput("A WHMCS ticket id is a whole number, 1 or more.")
+        return WhmcsRef("ticketid", str(ticket_id), newest_first)
+    assert number is not None
+    if len(number) > NUMBER_MAX or any(ch.isspace() or not ch.isprintable() for ch in number):
+        raise BadInput("That is not a WHMCS ticket number (such as `ABC-123456`).")
+    return WhmcsRef("ticketnum", number, newest_first)
+
+
+#: Links to a ticket on the guild's own install: the client area's `viewticket.php?tid=<number>`
+#: (its `c=` access key is never read or kept) and the admin area's
+#: `<admin dir>/supporttickets.php?action=view&id=<id>` (the admin directory's name is the
+#: install's choice). docs/providers/whmcs.md, "Ticket links".
+_URL_IN_TEXT_RE: Final = re.compile(r"https?://[^\s<>()\[\]\"'`|]+", re.IGNORECASE)
+
+
+def find_refs(text: str, install: str) -> list[WhmcsRef]:
+    """Links to tickets on the WHMCS at `install` (its host and path), in order, each once."""
+    try:
+        base = URL(install.strip())
+    except (TypeError, ValueError):
+        return []
+    if not base.host:
+        return []
+    prefix = base.path.rstrip("/") + "/"
+    found: dict[WhmcsRef, None] = {}
+    for match in _URL_IN_TEXT_RE.finditer(text):
+        try:
+            url = URL(match.group(0).rstrip(".,;:!?"))
+        except (TypeError, ValueError):
+            continue
+        if (url.host or "").lower() != base.host.lower() or url.port != base.port:
+            continue
+        if not url.path.startswith(prefix):
+            continue
+        page = url.path.rsplit("/", 1)[-1].lower()
+        try:
+            if page == "viewticket.php" and url.query.get("tid"):
+                found.setdefault(make_ref(None, url.query["tid"], "oldest"))
+            elif page == "supporttickets.php" and url.query.get("action") == "view":
+                number = url.query.get("id", "")
+                if number.isascii() and number.isdigit():
+                    found.setdefault(make_ref(int(number), None, "oldest"))
+        except BadInput:
+            continue
+    return list(found)
+
+
 def endpoint(url: str) -> str:
     """`{url}/includes/api.php`; a URL that already ends with it is kept as is."""
     parsed = URL(url.strip())
@@ -171,6 +239,33 @@ class Whmcs(Provider[WhmcsRef]):
             "POST", target, credential=credential, data=data, idempotent=True
         )
 
+    def ref_text(self, ref: WhmcsRef) -> str:
+        """`i` (id) or `n` (number), `+` oldest or `-` newest replies first, then the value."""
+        kind = "i" if ref.by == "ticketid" else "n"
+        return f"{kind}{'-' if ref.newest_first else '+'}{ref.value}"
+
+    def parse_ref(self, text: str) -> WhmcsRef:
+        """The inverse of `ref_text`, validated like the command's options."""
+        kind, order, value = text[:1], text[1:2], text[2:]
+        if kind not in ("i", "n") or order not in ("+", "-") or not value:
+            raise BadInput("That is not a WHMCS ticket reference.")
+        replies = "newest" if order == "-" else "oldest"
+        if kind == "n":
+            return make_ref(None, value, replies)
+        if not (value.isascii() and value.isdigit()) or len(value) > 19:
+            raise BadInput("A WHMCS ticket id is a whole number, 1 or more.")
+        return make_ref(int(value), None, replies)
+
+    def id_option(self, ref: WhmcsRef) -> int | None:
+        """The `id` option is the ticket id; a ticket number goes in `number` instead."""
+        return int(ref.value) if ref.by == "ticketid" else None
+
+    def find_refs(self, text: str, credential: Mapping[str, str] | None) -> list[WhmcsRef]:
+        """Ticket links to this guild's own WHMCS (no credential: its host is unknown)."""
+        if credential is None or not credential.get("url"):
+            return []
+        return find_refs(text, credential["url"])
+
     async def verify(self, credential: Credential) -> None:
         """
         `GetTicket` for ticket id 0 must answer "Ticket ID Not Found", which proves the
@@ -194,15 +289,23 @@ class Whmcs(Provider[WhmcsRef]):
             return
         raise BadInput(f"{detail[:1].upper()}{detail[1:]}.")
 
-    async def fetch(self, credential: Credential, ref: WhmcsRef) -> TicketView:
-        """Fetch one ticket by id or number, replies in the order asked for."""
-        key = fingerprint_of(credential)
-        held = self._rejected.get(key)
+    def _refuse_if_held(self, credential: Credential) -> None:
+        held = self._rejected.get(fingerprint_of(credential))
         if held is not None:
             raise CredentialsRejected(
                 f"{held}; not tried again for now, as repeated failed logins make WHMCS ban "
                 "the bot's IP"
             )
+
+    async def recheck(self, credential: Credential) -> None:
+        """The stored credentials again, unless WHMCS rejected them in the last 15 minutes
+        (three failed logins ban the bot's IP): then that rejection, without a request."""
+        self._refuse_if_held(credential)
+        await self.verify(credential)
+
+    async def fetch(self, credential: Credential, ref: WhmcsRef) -> TicketView:
+        """Fetch one ticket by id or number, replies in the order asked for."""
+        self._refuse_if_held(credential)
         answer = await self._get_ticket(
             credential,
             {ref.by: ref.value, "repliessort": "DESC" if ref.newest_first else "ASC"},
@@ -210,7 +313,7 @@ class Whmcs(Provider[WhmcsRef]):
         try:
             payload = self._read(answer, credential, ref)
         except CredentialsRejected as exc:
-            self._rejected[key] = exc.detail
+            self._rejected[fingerprint_of(credential)] = exc.detail
             raise
         ticket = read_model(WhmcsTicket, payload, is_ticket=is_ticket)
         return to_view(ticket, ref, provider=self.key, provider_label=self.label)

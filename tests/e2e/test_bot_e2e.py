@@ -540,3 +540,63 @@ async def test_no_secret_reaches_discord_logs_or_disk(world: World):
         assert API_KEY.encode() not in data, f"the API key in clear in {path.name}"
         assert WRONG_KEY.encode() not in data, f"the rejected key in {path.name}"
     assert_mentions_off(fake)
+
+
+@on_world_loop
+async def test_context_menu_on_a_message_with_two_links(world: World):
+    """
+    A moderator right-clicks a member's message holding two RetroAchievements links (the
+    current and the legacy form): a private header, then each ticket privately with its own
+    Refresh, which fetches that ticket again and edits its message in place.
+    """
+    fake, ra = world.discord, world.ra
+    ra.tickets[6101] = ra_ticket(6101)
+    ra.tickets[6102] = ra_ticket(6102, AchievementTitle="Second Cheevo")
+    message = fake.user_message(
+        "two reports: https://retroachievements.org/ticket/6101 and "
+        "https://retroachievements.org/ticketmanager.php?i=6102 please check",
+        channel_id=CHANNELS[MAIN_GUILD],
+    )
+    inter = await fake.send_message_command(
+        "Look up tickets",
+        message,
+        guild_id=MAIN_GUILD,
+        channel_id=CHANNELS[MAIN_GUILD],
+        permissions=0,
+        user_id=761,
+    )
+    header = await final_message(fake, inter)
+    assert "Found 2 ticket references" in header.get("content", "")
+    answers = await fake.wait_for_followups(inter, count=2, timeout=15)
+    assert [a["embeds"][0]["title"] for a in answers] == [
+        "Ticket #6101: Sample Cheevo",
+        "Ticket #6102: Second Cheevo",
+    ]
+    for answer in answers:
+        assert answer["flags"] & 64, "a context-menu answer is private"
+        assert_within_embed_limits(answer)
+    refresh = next(
+        b["custom_id"]
+        for row in answers[1]["components"]
+        for b in row["components"]
+        if b.get("label") == "Refresh"
+    )
+    before = ra.ticket_requests
+    ra.tickets[6102] = ra_ticket(
+        6102, AchievementTitle="Second Cheevo", ReportState=2, ReportStateDescription="Resolved"
+    )
+    pressed = await fake.send_component(
+        refresh,
+        message_id=int(answers[1]["id"]),
+        guild_id=MAIN_GUILD,
+        permissions=0,
+        user_id=761,
+    )
+    await fake.wait_for_response(pressed, timeout=10)
+    await fake.wait_until(
+        lambda: True if "Resolved" in text_of(fake.messages[int(answers[1]["id"])]) else None,
+        10,
+        "the refreshed ticket",
+    )
+    assert ra.ticket_requests == before + 1
+    assert_mentions_off(fake)

@@ -1,0 +1,129 @@
+"""
+`/ticket help`: what TicketLens can do in this server, for the member asking.
+
+Built from what is registered and stored now (providers, their rules, this server's and this
+member's credentials, the member's permissions), never from a fixed list, so it stays true as
+providers come and go. Private, like every answer that is about the member.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import discord
+from discord import app_commands
+
+from bot.providers.base import CredentialScope, Provider
+from bot.providers.palette import Colour
+from bot.respond import send_private
+
+if TYPE_CHECKING:
+    from bot.app import TicketLensBot
+
+HELP_NAME: Final = "help"
+#: Discord's limit on an embed field's value.
+FIELD_LIMIT: Final = 1024
+
+
+def provider_line(provider: Provider[Any], *, guild_set: bool, own_set: bool, staff: bool) -> str:
+    """One provider as this member can use it here."""
+    command = f"`/ticket {provider.key}`"
+    if provider.scope is CredentialScope.MEMBER:
+        if own_set:
+            status = "your own key is linked: it shows your tickets"
+        elif staff and guild_set:
+            status = "the server's team key (staff); link your own to see yours"
+        else:
+            status = f"link your own key first: `/ticketaccount link provider:{provider.key}`"
+    elif not guild_set:
+        status = "not set up here yet (an admin runs `/ticketconfig set`)"
+    elif provider.visibility.staff_only and not staff:
+        status = "staff only: you are not staff here"
+    else:
+        status = "ready"
+    if provider.visibility.public_allowed and (staff or not provider.visibility.staff_only):
+        status += "; `public` posts it in the channel"
+    return f"**{provider.label}** {command}: {status}"
+
+
+def _fit(lines: list[str]) -> str:
+    text = "\n".join(lines)
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
+
+
+async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> discord.Embed:
+    """The help embed for the member behind `interaction`."""
+    guild_id = interaction.guild_id
+    assert guild_id is not None  # guild_only
+    staff = await bot.access.is_staff(interaction)
+    stored = await bot.store.list_credentials(guild_id)
+    guild_set = {c.provider for c in stored if c.user_id is None}
+    own_set = {c.provider for c in stored if c.user_id == interaction.user.id}
+    providers = sorted(bot.providers.values(), key=lambda p: p.label.lower())
+    embed = discord.Embed(
+        title="TicketLens here",
+        description=(
+            "Look tickets up without leaving Discord. Answers are only for you unless you ask "
+            "for `public`; "
+            + ("you count as **staff** here." if staff else "you are not staff here.")
+        ),
+        colour=Colour.BLURPLE,
+    )
+    lines = [
+        provider_line(p, guild_set=p.key in guild_set, own_set=p.key in own_set, staff=staff)
+        for p in providers
+    ]
+    embed.add_field(name="Look up a ticket", value=_fit(lines) or "No system is connected.")
+    embed.add_field(
+        name="From a message",
+        value=(
+            "Right-click (or long-press) a message, **Apps → Look up tickets**: the ticket links "
+            "and ids in it are looked up (the first 5), only for you."
+        ),
+        inline=False,
+    )
+    lists = [
+        f"`/tickets {group.name} {sub.name}`"
+        for group in bot.list_group.commands
+        if isinstance(group, app_commands.Group)
+        for sub in group.commands
+    ]
+    if lists:
+        embed.add_field(name="Counts and lists", value=_fit([", ".join(lists)]), inline=False)
+    embed.add_field(
+        name="Buttons and history",
+        value=(
+            "**Refresh** fetches the ticket again and **Previous/Next** turn pages, for whoever "
+            "ran the lookup and for staff, as long as the message exists. The `id` option "
+            "suggests your own lookups of the last 30 days; `/ticketaccount forget` clears them."
+        ),
+        inline=False,
+    )
+    if interaction.permissions.manage_guild:
+        embed.add_field(
+            name="Setting up (you have Manage Server)",
+            value=(
+                "`/ticketconfig set`, `remove`, `show`, `test` for credentials; "
+                "`/ticketconfig staffrole` for who counts as staff; `/ticketconfig logchannel` "
+                "and `/ticketconfig audit` for a trail of changes."
+            ),
+            inline=False,
+        )
+    return embed
+
+
+def build_command(bot: TicketLensBot) -> app_commands.Command[Any, Any, Any]:
+    """`/ticket help`, closed over the bot."""
+
+    @app_commands.command(
+        name=HELP_NAME, description="What TicketLens can do here, and what you may use."
+    )
+    async def help_(interaction: discord.Interaction) -> None:
+        await send_private(interaction, await describe(bot, interaction))
+
+    return help_
+
+
+async def setup(bot: TicketLensBot) -> None:
+    """Add `/ticket help` (after every provider registered)."""
+    bot.add_lookup_command(build_command(bot))
