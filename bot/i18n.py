@@ -57,6 +57,36 @@ def english(message: str, /, **values: object) -> str:
     return message.format(**values)
 
 
+class Msg(str):
+    """
+    Our own words inside data that is otherwise passed on as is (a provider's ticket view):
+    a `str` holding the English text, which also remembers its template and values so it can
+    be worded again for each reader (`in_`). Anything that treats it as a plain `str` gets the
+    English, so it can never break an answer; text built from it (slices, concatenations) is
+    plain English text. Values may be `Msg`s themselves (a state label inside a footer).
+    """
+
+    template: str
+    values: Mapping[str, object]
+
+    def __new__(cls, template: str, /, **values: object) -> Msg:
+        english_text = template.format(**values) if values else template
+        made = super().__new__(cls, english_text)
+        made.template = template
+        made.values = values
+        return made
+
+    def in_(self, tr: Translate) -> str:
+        """This text in `tr`'s language."""
+        values = {k: v.in_(tr) if isinstance(v, Msg) else v for k, v in self.values.items()}
+        return tr(self.template, **values)
+
+
+def worded(text: str, tr: Translate) -> str:
+    """`text` in `tr`'s language when it is our `Msg`; data (any other `str`) as it is."""
+    return text.in_(tr) if isinstance(text, Msg) else text
+
+
 class _Pairs(list[tuple[str, Any]]):
     """A JSON object's members in file order (told apart from a JSON array)."""
 
@@ -91,13 +121,34 @@ class Catalog:
 
 
 def load_catalogs(directory: Traversable) -> dict[str, Catalog]:
-    """Every `<locale>.json` in `directory`, by locale."""
+    """
+    Every catalog in `directory`, by locale: `<locale>.json`, and `<locale>.<part>.json` files
+    merged into it (one file per area of the code, so areas are translated independently).
+    """
     found: dict[str, Catalog] = {}
+    if not directory.is_dir():
+        return found
     for entry in sorted(directory.iterdir(), key=lambda item: item.name):
         if entry.is_file() and entry.name.endswith(".json"):
-            locale = entry.name.removesuffix(".json")
-            found[locale] = Catalog.parse(locale, entry.read_text(encoding="utf-8"))
+            locale = entry.name.removesuffix(".json").split(".", 1)[0]
+            parsed = Catalog.parse(locale, entry.read_text(encoding="utf-8"))
+            found[locale] = merge(found[locale], parsed) if locale in found else parsed
     return found
+
+
+def merge(first: Catalog, second: Catalog) -> Catalog:
+    """Two catalogs of one locale as one; a text translated in both is refused (which one
+    would a member get?), unless both say the same."""
+    messages = dict(first.messages)
+    for key, value in second.messages.items():
+        if messages.setdefault(key, value) != value:
+            raise ValueError(f"catalog {first.locale!r}: {key!r} is translated twice")
+    return Catalog(first.locale, MappingProxyType(messages))
+
+
+def package_catalogs(package: str) -> dict[str, Catalog]:
+    """The catalogs a package ships in its `locales/` folder (a provider's own words)."""
+    return load_catalogs(resources.files(package) / "locales")
 
 
 @cache
@@ -152,6 +203,13 @@ class Translator(app_commands.Translator):
         )
         # (locale, msgid) pairs whose translation failed to format: logged once, not per answer.
         self._broken: set[tuple[str, str]] = set()
+
+    def add_catalogs(self, extra: Mapping[str, Catalog]) -> None:
+        """Merge a package's catalogs in (a provider's words, when its extension loads)."""
+        catalogs = dict(self.catalogs)
+        for locale, catalog in extra.items():
+            catalogs[locale] = merge(catalogs[locale], catalog) if locale in catalogs else catalog
+        self.catalogs = MappingProxyType(catalogs)
 
     def catalog(self, locale: discord.Locale | str | None) -> Catalog | None:
         """The catalog serving `locale`, or None for English and languages we lack."""

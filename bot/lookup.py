@@ -24,6 +24,7 @@ import discord
 from bot.access import Decision, ResolvedCredential, check_publishable, decide, for_audience
 from bot.controls import controls, fits
 from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
+from bot.i18n import Translate
 from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
 from bot.render import render_error, render_pages
@@ -84,7 +85,8 @@ async def prepare(
         resolved = await access.credential(
             interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
         )
-        return await _answer(bot, provider, resolved, ref, decision, fresh=fresh)
+        tr = bot.i18n.for_interaction(interaction)
+        return await _answer(bot, provider, resolved, ref, decision, fresh=fresh, tr=tr)
     except TicketLensError as exc:
         raise exc.for_provider(provider) from None
 
@@ -274,6 +276,7 @@ async def _answer(
     decision: Decision,
     *,
     fresh: bool,
+    tr: Translate,
 ) -> Answer:
     credential = resolved.values
 
@@ -286,4 +289,4 @@ async def _answer(
         raise resolved.rejected(exc) from None
     check_publishable(view, decision)
     shown = for_audience(view, decision.audience, shared_account=resolved.shared)
-    return Answer(render_pages(shown), shown, decision.ephemeral)
+    return Answer(render_pages(shown, tr=tr), shown, decision.ephemeral)

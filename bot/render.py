@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import discord
 
+from bot.i18n import Translate, english, worded
 from bot.providers.base import EntryKind, TextFormat, TicketView, ViewEntry, ViewField
 from bot.providers.palette import Colour
 from bot.text import neutralise, to_discord, truncate
@@ -98,6 +99,51 @@ _KIND_COLOUR: dict[EntryKind, int] = {
 }
 INTERNAL_NOTE_TITLE = "🔒 Internal note (staff only)"
 
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The renderer's own words in one language (the reader's), looked up once per answer."""
+
+    site_link: str
+    shared_account: str
+    internal_note: str
+    kinds: Mapping[EntryKind, str]
+    ticket: str
+    unknown: str
+    more: str
+    tr: Translate
+
+    @classmethod
+    def of(cls, tr: Translate) -> Words:
+        """The words as `tr` says them."""
+        return cls(
+            site_link=tr(SITE_LINK_TEXT),
+            shared_account=tr(SHARED_ACCOUNT_NOTE),
+            internal_note=tr(INTERNAL_NOTE_TITLE),
+            kinds={kind: tr(label) for kind, label in _KIND_LABEL.items()},
+            ticket=tr("Ticket"),
+            unknown=tr("Unknown"),
+            more=tr("More"),
+            tr=tr,
+        )
+
+    def more_fields(self, count: int) -> str:
+        """The last field when a ticket has more fields than Discord allows."""
+        return self.tr("{count} more fields on the site", count=count)
+
+    def more_messages(self, count: int) -> str:
+        """What the last embed says of entries left out."""
+        if count == 1:
+            return self.tr("1 more message on the site")
+        return self.tr("{count} more messages on the site", count=count)
+
+    def page(self, number: int, count: int) -> str:
+        """The page marker in a paged answer's footer."""
+        return self.tr("Page {number}/{count}", number=number, count=count)
+
+
+ENGLISH = Words.of(english)
+
 # A DNS name (after IDNA encoding): letters, digits, dots and hyphens.
 _HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
 # Percent signs that do not start an escape would make the URL malformed.
@@ -169,12 +215,12 @@ def _rebuild_url(url: str) -> str | None:
     return rebuilt if len(rebuilt) <= URL_LIMIT else None
 
 
-def site_link(url: str | None) -> str | None:
+def site_link(url: str | None, words: Words = ENGLISH) -> str | None:
     """Our own masked link to the ticket's page, or None when there is no usable URL."""
     safe = safe_url(url)
     if safe is None or len(safe) > LINK_URL_LIMIT:
         return None
-    return f"[{SITE_LINK_TEXT}]({safe})"
+    return f"[{words.site_link}]({safe})"
 
 
 def embeds_size(embeds: Sequence[discord.Embed]) -> int:
@@ -268,22 +314,24 @@ class _Field:
         return len(self.name) + len(self.value)
 
 
-def _prepare_field(field: ViewField) -> _Field:
+def _prepare_field(field: ViewField, words: Words) -> _Field:
     if isinstance(field.value, datetime):
         value = _timestamp_markup(field.value)
     else:
-        value = to_discord(field.value, field.format, max_input=FIELD_VALUE_LIMIT * INPUT_FACTOR)
-    name = _markdown_line(field.name, FIELD_NAME_LIMIT).strip() or EMPTY
+        value = to_discord(
+            worded(field.value, words.tr), field.format, max_input=FIELD_VALUE_LIMIT * INPUT_FACTOR
+        )
+    name = _markdown_line(worded(field.name, words.tr), FIELD_NAME_LIMIT).strip() or EMPTY
     value = truncate(value.strip() or EMPTY, FIELD_VALUE_LIMIT)
     return _Field(name, value, field.inline)
 
 
-def _prepare_fields(fields: Sequence[ViewField]) -> list[_Field]:
+def _prepare_fields(fields: Sequence[ViewField], words: Words) -> list[_Field]:
     if len(fields) <= FIELD_COUNT_LIMIT:
-        return [_prepare_field(f) for f in fields]
-    kept = [_prepare_field(f) for f in fields[: FIELD_COUNT_LIMIT - 1]]
+        return [_prepare_field(f, words) for f in fields]
+    kept = [_prepare_field(f, words) for f in fields[: FIELD_COUNT_LIMIT - 1]]
     hidden = len(fields) - len(kept)
-    kept.append(_Field("More", f"{hidden} more fields on the site", inline=False))
+    kept.append(_Field(words.more, words.more_fields(hidden), inline=False))
     return kept
 
 
@@ -324,20 +372,23 @@ def _shrink_fields(fields: list[_Field], budget: int) -> list[_Field]:
     return shrunk
 
 
-def _ticket_embed(view: TicketView, *, budget: int, desc_limit: int) -> discord.Embed:
+def _ticket_embed(view: TicketView, *, budget: int, desc_limit: int, words: Words) -> discord.Embed:
+    tr = words.tr
     url = safe_url(view.url)
-    link = site_link(view.url)
+    link = site_link(view.url, words)
     title = (
-        _markdown_line(view.title, TITLE_LIMIT).strip()
+        _markdown_line(worded(view.title, tr), TITLE_LIMIT).strip()
         or _markdown_line(f"{view.provider_label} #{view.ticket_id}", TITLE_LIMIT).strip()
-        or "Ticket"
+        or words.ticket
     )
-    footer = view.footer or f"{view.provider_label} · #{view.ticket_id}"
+    footer = (
+        worded(view.footer, tr) if view.footer else f"{view.provider_label} · #{view.ticket_id}"
+    )
     if view.shared_account:
-        footer = f"{footer} · {SHARED_ACCOUNT_NOTE}"
+        footer = f"{footer} · {words.shared_account}"
     footer = _plain_line(footer, FOOTER_SOFT_LIMIT)
-    description = to_discord(view.description, view.description_format)
-    fields = _prepare_fields(view.fields)
+    description = to_discord(worded(view.description, tr), view.description_format)
+    fields = _prepare_fields(view.fields, words)
 
     rest = max(0, budget - len(title) - len(footer))
     wanted = min(len(description), desc_limit)
@@ -374,22 +425,22 @@ class _Entry:
     at: datetime | None
 
 
-def _prepare_entry(entry: ViewEntry) -> _Entry:
-    name = _plain_line(entry.author, AUTHOR_NAME_LIMIT) or "Unknown"
-    label = _KIND_LABEL.get(entry.kind, "")
+def _prepare_entry(entry: ViewEntry, words: Words) -> _Entry:
+    name = _plain_line(worded(entry.author, words.tr), AUTHOR_NAME_LIMIT) or words.unknown
+    label = words.kinds.get(entry.kind, "")
     author = truncate(f"{name} · {label}" if label else name, AUTHOR_NAME_LIMIT)
     return _Entry(
         author=author,
         note=entry.kind is EntryKind.INTERNAL_NOTE,
-        body=to_discord(entry.body, entry.format) or EMPTY,
+        body=to_discord(worded(entry.body, words.tr), entry.format) or EMPTY,
         colour=_KIND_COLOUR.get(entry.kind, DEFAULT_COLOUR),
         at=_embed_time(entry.at),
     )
 
 
-def _entry_title(entry: _Entry, header: str | None) -> str | None:
+def _entry_title(entry: _Entry, header: str | None, words: Words) -> str | None:
     # The first entry of a page carries the section header; internal notes always say so.
-    parts = [p for p in (header, INTERNAL_NOTE_TITLE if entry.note else None) if p]
+    parts = [p for p in (header, words.internal_note if entry.note else None) if p]
     return truncate(" · ".join(parts), TITLE_LIMIT) if parts else None
 
 
@@ -406,11 +457,10 @@ def _entry_embed(
     return embed
 
 
-def _more_note(count: int, link: str | None) -> str:
+def _more_note(count: int, link: str | None, words: Words) -> str:
     # No markdown of our own here: unbalanced emphasis in the ticket text above could pair
     # with it across the blank line.
-    noun = "message" if count == 1 else "messages"
-    note = f"{count} more {noun} on the site"
+    note = words.more_messages(count)
     return f"{note} — {link}" if link else note
 
 
@@ -418,35 +468,37 @@ def _more_note(count: int, link: str | None) -> str:
 
 
 def _layout(
-    view: TicketView, *, paged: bool, per_page: int | None
+    view: TicketView, *, paged: bool, per_page: int | None, words: Words
 ) -> tuple[list[list[discord.Embed]], int]:
     """Pack the view into messages; returns the pages and how many entries did not fit."""
-    link = site_link(view.url)
+    link = site_link(view.url, words)
     total = len(view.entries)
     # Room kept free on every page for what is added after packing: the "N more" note (in the
     # last description, so also inside the description limit) or the "Page i/n" footer.
-    note_room = len(_more_note(total, link)) + 2 if total and not paged else 0
-    digits = len(str(total + 1))
-    footer_room = len(" · Page /") + 2 * digits if paged else 0
+    note_room = len(_more_note(total, link, words)) + 2 if total and not paged else 0
+    widest = 10 ** len(str(total + 1)) - 1
+    footer_room = len(" · " + words.page(widest, widest)) if paged else 0
     page_budget = MESSAGE_TOTAL_LIMIT - note_room - footer_room
     desc_limit = DESCRIPTION_LIMIT - note_room
     max_entries = None if per_page is None else max(1, per_page)
 
     ticket_budget = page_budget - (FIRST_ENTRY_RESERVE if total else 0)
-    ticket = _ticket_embed(view, budget=ticket_budget, desc_limit=desc_limit)
+    ticket = _ticket_embed(view, budget=ticket_budget, desc_limit=desc_limit, words=words)
     pages: list[list[discord.Embed]] = [[ticket]]
     used = embeds_size([ticket])
     on_page = 0
-    header = _markdown_line(view.entries_title, TITLE_LIMIT).strip() or None
-    entries = (_prepare_entry(e) for e in view.entries)
+    header = _markdown_line(worded(view.entries_title, words.tr), TITLE_LIMIT).strip() or None
+    entries = (_prepare_entry(e, words) for e in view.entries)
     placed = 0
     pending = next(entries, None)
     while pending is not None:
         page = pages[-1]
         page_header = None
         if on_page == 0 and header:
-            page_header = header if len(pages) == 1 else f"{header} (continued)"
-        title = _entry_title(pending, page_header)
+            page_header = (
+                header if len(pages) == 1 else words.tr("{header} (continued)", header=header)
+            )
+        title = _entry_title(pending, page_header, words)
         head = len(pending.author) + len(title or "")
         left = min(desc_limit, page_budget - used - head)
         has_slot = len(page) < EMBEDS_PER_MESSAGE and (max_entries is None or on_page < max_entries)
@@ -468,23 +520,26 @@ def _layout(
     return pages, total - placed
 
 
-def render_ticket(view: TicketView) -> list[discord.Embed]:
+def render_ticket(view: TicketView, *, tr: Translate = english) -> list[discord.Embed]:
     """
     One message's embeds for `view`: the ticket, then as many entries as fit.
 
     Entries that do not fit the 10-embed / 6000-character budget are dropped, and the last embed
     says how many, with our site link when the view has a URL.
     """
-    pages, dropped = _layout(view, paged=False, per_page=None)
+    words = ENGLISH if tr is english else Words.of(tr)
+    pages, dropped = _layout(view, paged=False, per_page=None, words=words)
     embeds = pages[0]
     if dropped:
         last = embeds[-1]
-        note = _more_note(dropped, site_link(view.url))
+        note = _more_note(dropped, site_link(view.url, words), words)
         last.description = f"{last.description}\n\n{note}" if last.description else note
     return embeds
 
 
-def render_pages(view: TicketView, *, per_page: int | None = None) -> list[list[discord.Embed]]:
+def render_pages(
+    view: TicketView, *, per_page: int | None = None, tr: Translate = english
+) -> list[list[discord.Embed]]:
     """
     Every entry of `view`, paginated: one list of embeds per message.
 
@@ -493,13 +548,14 @@ def render_pages(view: TicketView, *, per_page: int | None = None) -> list[list[
     10-embed and 6000-character limits cap it regardless. When there is more than one page,
     each page's last embed footer ends with "Page i/n"; a single page says nothing of pages.
     """
-    pages, _ = _layout(view, paged=True, per_page=per_page)
+    words = ENGLISH if tr is english else Words.of(tr)
+    pages, _ = _layout(view, paged=True, per_page=per_page, words=words)
     count = len(pages)
     if count == 1:
         return pages
     for number, page in enumerate(pages, start=1):
         last = page[-1]
-        marker = f"Page {number}/{count}"
+        marker = words.page(number, count)
         text = last.footer.text
         last.set_footer(text=f"{text} · {marker}" if text else marker)
     return pages

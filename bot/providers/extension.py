@@ -10,6 +10,7 @@ restart. Listeners and start/stop work of a provider belong on its Cog.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BadInput
+from bot.i18n import package_catalogs
 from bot.providers.base import Provider
 from bot.settings import ProviderSettings
 
@@ -62,8 +64,13 @@ class ProviderCog(commands.Cog):
                 sub.extras[PROVIDER_EXTRA] = provider
 
     async def cog_load(self) -> None:
-        """Make the provider known and its subcommands available."""
+        """Make the provider known, its words translatable and its subcommands available."""
         self.bot.register_provider(self.provider)
+        # A provider's own words (`bot.i18n.Msg` in its views) are translated by catalogs in
+        # its package's `locales/`, so a new provider brings its translations along.
+        package = sys.modules[type(self.provider).__module__].__package__
+        if package:
+            self.bot.i18n.add_catalogs(package_catalogs(package))
         self.bot.add_lookup_command(self.command)
         if self.lists is not None:
             self.bot.add_list_group(self.lists)
