@@ -30,7 +30,7 @@ from bot.access import Access
 from bot.cache import TicketCache
 from bot.errors import TicketLensError
 from bot.http import Http
-from bot.i18n import Translator
+from bot.i18n import Translator, worded
 from bot.providers.base import Provider, TicketView
 from bot.providers.extension import PROVIDER_EXTRA
 from bot.redact import Redactor
@@ -273,7 +273,7 @@ class TicketLensBot(commands.Bot):
             title, text = wording.describe(original, tr)
             advice = provider.explain(original) if provider is not None else None
             if advice:
-                text = f"{text}\n{advice}"
+                text = f"{text}\n{worded(advice, tr)}"
             log.info(
                 "lookup failed: %s for provider %s in guild %s",
                 type(original).__name__,

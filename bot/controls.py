@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import discord
 
+from bot.i18n import Translate, english
 from bot.render import LINK_URL_LIMIT, safe_url
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def controls(
     page: int,
     pages: int,
     url: str | None,
+    tr: Translate = english,
 ) -> discord.ui.View | None:
     """
     The buttons for page `page` (0-based) of `pages`: Previous, the counter and Next when there
@@ -134,7 +136,12 @@ def controls(
         if pages > 1:
             view.add_item(
                 TicketButton(
-                    "p", provider, max(page - 1, 0), ref_text, label="Previous", disabled=page <= 0
+                    "p",
+                    provider,
+                    max(page - 1, 0),
+                    ref_text,
+                    label=tr("Previous"),
+                    disabled=page <= 0,
                 )
             )
             view.add_item(
@@ -148,16 +155,17 @@ def controls(
                     provider,
                     page + 1,
                     ref_text,
-                    label="Next",
+                    label=tr("Next"),
                     style=discord.ButtonStyle.primary,
                     disabled=page >= pages - 1,
                 )
             )
-        view.add_item(TicketButton("r", provider, page, ref_text, label="Refresh"))
+        view.add_item(TicketButton("r", provider, page, ref_text, label=tr("Refresh")))
     link = safe_url(url)
     # Discord's limit on a link button's URL is 512, as is ours for the site link.
     if link is not None and len(link) <= LINK_URL_LIMIT:
-        view.add_item(discord.ui.Button(label=f"Open on {provider_label}"[:LABEL_LIMIT], url=link))
+        label = tr("Open on {provider}", provider=provider_label)[:LABEL_LIMIT]
+        view.add_item(discord.ui.Button(label=label, url=link))
     if not view.children:
         return None
     # Stopped before it is sent: discord.py then keeps no per-message state for it (presses

@@ -84,7 +84,8 @@ class Msg(str):
 
 def worded(text: str, tr: Translate) -> str:
     """`text` in `tr`'s language when it is our `Msg`; data (any other `str`) as it is."""
-    return text.in_(tr) if isinstance(text, Msg) else text
+    # A Msg already holds its English: nothing to do for English readers (most lookups).
+    return text.in_(tr) if tr is not english and isinstance(text, Msg) else text
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -245,11 +246,17 @@ class Translator(app_commands.Translator):
             self._report(SOURCE_LOCALE, message)
             return message
 
-    def bind(self, locale: discord.Locale | str | None) -> Texts:
-        """`text` with the locale fixed: a `Translate` to hand to code that words answers."""
+    def bind(self, locale: discord.Locale | str | None) -> Translate:
+        """
+        `text` with the locale fixed: a `Translate` to hand to code that words answers. For
+        English, or a language we have no catalog for, it is `english` itself, which code on
+        the hot path (the renderer) recognises to skip translating altogether.
+        """
+        if self.catalog(locale) is None:
+            return english
         return Texts(self, _value(locale))
 
-    def for_interaction(self, interaction: discord.Interaction) -> Texts:
+    def for_interaction(self, interaction: discord.Interaction) -> Translate:
         """`text` in the language `interaction` should be answered in (`locale_for`)."""
         return self.bind(locale_for(interaction))
 

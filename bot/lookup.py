@@ -29,6 +29,7 @@ from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
 from bot.render import render_error, render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds, send_private, update_message
+from bot.wording import Wording
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -42,12 +43,12 @@ DEFER_AFTER_S = 2.0
 #: Longest ref kept in a member's history (the store's bound).
 HISTORY_REF_LIMIT: Final = 100
 
-NOT_YOUR_BUTTON: Final = (
+NOT_YOUR_BUTTON: Final = Wording(
     "Not your lookup",
     "Only the member who ran this lookup, or staff, can use its buttons. Run the command "
     "yourself to see the ticket.",
 )
-BUTTON_GONE: Final = (
+BUTTON_GONE: Final = Wording(
     "No longer available",
     "This button belongs to a system that is no longer connected to TicketLens.",
 )
@@ -60,6 +61,8 @@ class Answer:
     pages: list[list[discord.Embed]]
     view: TicketView
     ephemeral: bool
+    tr: Translate
+    """The reader's language, for the buttons sent with it."""
 
 
 async def prepare(
@@ -138,9 +141,10 @@ async def _send_answer(
         page=0,
         pages=len(answer.pages),
         url=answer.view.url,
+        tr=answer.tr,
     )
     if ref_text is None and len(answer.pages) > 1:
-        turner = PageTurner(answer.pages, invoker_id=interaction.user.id)
+        turner = PageTurner(answer.pages, invoker_id=interaction.user.id, tr=answer.tr)
         turner.origin = interaction
         buttons = turner
     await send_embeds(interaction, answer.pages[0], ephemeral=answer.ephemeral, view=buttons)
@@ -188,15 +192,16 @@ async def press(
     the lookup, or staff, may; anyone else is told so and nothing is fetched. Every rule runs
     again for the member pressing, so a forged custom id shows only what they may see.
     """
+    tr = bot.i18n.for_interaction(interaction)
     provider = bot.providers.get(provider_key)
     if provider is None:
-        await send_private(interaction, render_error(*BUTTON_GONE))
+        await send_private(interaction, render_error(*BUTTON_GONE.say(tr)))
         return
     message = interaction.message
     metadata = message.interaction_metadata if message is not None else None
     invoker = metadata.user.id if metadata is not None else None
     if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
-        await send_private(interaction, render_error(*NOT_YOUR_BUTTON))
+        await send_private(interaction, render_error(*NOT_YOUR_BUTTON.say(tr)))
         return
     ref = provider.parse_ref(ref_text)
     public = message is not None and not message.flags.ephemeral
@@ -222,6 +227,7 @@ async def press(
         page=shown,
         pages=len(answer.pages),
         url=answer.view.url,
+        tr=tr,
     )
     await update_message(interaction, answer.pages[shown], view=buttons)
 
@@ -289,4 +295,4 @@ async def _answer(
         raise resolved.rejected(exc) from None
     check_publishable(view, decision)
     shown = for_audience(view, decision.audience, shared_account=resolved.shared)
-    return Answer(render_pages(shown, tr=tr), shown, decision.ephemeral)
+    return Answer(render_pages(shown, tr=tr), shown, decision.ephemeral, tr)

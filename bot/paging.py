@@ -12,6 +12,7 @@ import logging
 
 import discord
 
+from bot.i18n import Translate, english
 from bot.render import render_error
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,19 @@ class PageTurner(discord.ui.View):
     """Previous/next buttons over pre-rendered pages."""
 
     def __init__(
-        self, pages: list[list[discord.Embed]], *, invoker_id: int, timeout: float = TIMEOUT_S
+        self,
+        pages: list[list[discord.Embed]],
+        *,
+        invoker_id: int,
+        timeout: float = TIMEOUT_S,
+        tr: Translate = english,
     ) -> None:
         super().__init__(timeout=timeout)
         self.pages = pages
         self.invoker_id = invoker_id
+        self.tr = tr
+        self.previous.label = tr("Previous")
+        self.next.label = tr("Next")
         self.index = 0
         self.origin: discord.Interaction | None = None
         self._sync_buttons()
@@ -41,9 +50,10 @@ class PageTurner(discord.ui.View):
         """Only the member who ran the command turns its pages."""
         if interaction.user.id == self.invoker_id:
             return True
+        tr = self.tr
         await interaction.response.send_message(
             embed=render_error(
-                "Not your lookup", "Only the member who ran the command can turn its pages."
+                tr("Not your lookup"), tr("Only the member who ran the command can turn its pages.")
             ),
             ephemeral=True,
         )

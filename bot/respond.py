@@ -12,6 +12,8 @@ import logging
 
 import discord
 
+from bot.i18n import Translate, Translator, english
+
 log = logging.getLogger(__name__)
 
 #: Set in `interaction.extras` when a public "thinking" placeholder was posted.
@@ -30,7 +32,9 @@ async def send_private(interaction: discord.Interaction, embed: discord.Embed) -
     # message, ignoring the ephemeral flag. So resolve it ourselves first, then send the error
     # privately, then remove the placeholder from the channel.
     try:
-        await interaction.edit_original_response(content="This lookup did not work.")
+        await interaction.edit_original_response(
+            content=_tr(interaction)("This lookup did not work.")
+        )
     except discord.HTTPException:
         log.debug("public placeholder already gone for interaction %s", interaction.id)
     await interaction.followup.send(embed=embed, ephemeral=True)
@@ -72,6 +76,12 @@ async def update_message(
         await interaction.edit_original_response(embeds=embeds, view=view)
     else:
         await interaction.response.edit_message(embeds=embeds, view=view)
+
+
+def _tr(interaction: discord.Interaction) -> Translate:
+    """The member's language, from the bot's translator (English for a client without one)."""
+    i18n = getattr(interaction.client, "i18n", None)
+    return i18n.for_interaction(interaction) if isinstance(i18n, Translator) else english
 
 
 def release(interaction: discord.Interaction) -> None:

@@ -29,7 +29,7 @@ from bot.errors import (
     TicketNotFound,
     UpstreamUnavailable,
 )
-from bot.i18n import Translate
+from bot.i18n import Translate, worded
 
 
 class Wording(NamedTuple):
@@ -152,13 +152,15 @@ def describe(error: TicketLensError, tr: Translate, /) -> tuple[str, str]:
     provider = error.provider
     label = provider.label if provider is not None else tr(SOME_PROVIDER)
     key = provider.key if provider is not None else ""
-    # Upstream details stay as they came (redacted English); only our frame is translated.
-    reason = f" ({error.detail})" if error.detail else ""
+    # Upstream details stay as they came (redacted English); a detail in our own words (a
+    # provider's `Msg`) is translated with the frame around it.
+    detail = worded(error.detail, tr)
+    reason = f" ({detail})" if detail else ""
     if isinstance(error, BadInput):
-        return tr(BAD_INPUT_TITLE), error.detail
+        return tr(BAD_INPUT_TITLE), detail
     if isinstance(error, PolicyRefusal):
         if error.detail == "ticket_not_public":
-            return TICKET_NOT_PUBLIC.say(tr, label=label, reason=error.reason)
+            return TICKET_NOT_PUBLIC.say(tr, label=label, reason=worded(error.reason, tr))
         refusal = STAFF_ONLY if error.detail == "staff_only" else PUBLIC_NOT_ALLOWED
         return refusal.say(tr, label=label)
     if isinstance(error, NotLinked):

@@ -7,6 +7,11 @@ time. Credentials are typed into a modal, checked with the provider before they 
 (encrypted), and never shown back. Every change is recorded in the store's audit (who, when,
 what, in the bot's own words); credential changes are also posted to the guild's log channel
 when one is set. A post that fails never fails the change: the admin is told instead.
+
+Every text is an English template worded by `bot.i18n`: answers (and the form) in the
+member's language, log-channel posts in the guild's. Provider labels stay as they are; the
+words a provider supplies (field labels, advice, error details) may be `Msg`s, worded with
+`worded`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bot.errors import (
     TicketLensError,
     UpstreamUnavailable,
 )
+from bot.i18n import Translate, english, worded
 from bot.providers.base import Credential, Provider
 from bot.providers.palette import Colour
 from bot.render import render_error, render_notice
@@ -47,17 +53,24 @@ LOG_CHANNEL = "log_channel"
 AUDIT_SHOWN = 25
 #: Discord's limit for an embed's description.
 _DESCRIPTION_LIMIT = 4096
-#: What the bot needs in the log channel to post its notices there.
-_POST_PERMISSIONS = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("embed_links", "Embed Links"),
-)
-LOG_UNREACHABLE = (
-    "The log channel could not be reached, so this change was not posted there. Check that "
-    "TicketLens can view it and send messages and embeds there, or choose another with "
-    "`/ticketconfig logchannel`."
-)
+
+
+def post_permissions(tr: Translate) -> tuple[tuple[str, str], ...]:
+    """What the bot needs in the log channel to post its notices there: (flag, name shown)."""
+    return (
+        ("view_channel", tr("View Channel")),
+        ("send_messages", tr("Send Messages")),
+        ("embed_links", tr("Embed Links")),
+    )
+
+
+def log_unreachable(tr: Translate) -> str:
+    """The note for an admin whose change could not be posted to the log channel."""
+    return tr(
+        "The log channel could not be reached, so this change was not posted there. Check that "
+        "TicketLens can view it and send messages and embeds there, or choose another with "
+        "`/ticketconfig logchannel`."
+    )
 
 
 class CheckStatus(enum.Enum):
@@ -79,11 +92,18 @@ class CheckResult:
     advice: str = ""
     """The provider's own advice for `error` (`Provider.explain`), "" when it has none."""
 
-    @property
-    def why(self) -> str:
-        """The error's detail as " (detail)", "" without one (safe to show: see bot.errors)."""
-        detail = self.error.detail.strip() if self.error is not None else ""
+    def detail(self, tr: Translate) -> str:
+        """The error's detail in `tr`'s language, "" without one (safe to show: see bot.errors)."""
+        return worded(self.error.detail, tr).strip() if self.error is not None else ""
+
+    def why(self, tr: Translate) -> str:
+        """The error's detail as " (detail)", "" without one."""
+        detail = self.detail(tr)
         return f" ({detail})" if detail else ""
+
+    def advice_in(self, tr: Translate) -> str:
+        """The provider's advice in `tr`'s language ("" when it has none)."""
+        return worded(self.advice, tr)
 
 
 async def check_credential(
@@ -149,6 +169,12 @@ async def post_to_log(bot: TicketLensBot, guild_id: int, embed: discord.Embed) -
     return True
 
 
+def guild_words(bot: TicketLensBot, interaction: discord.Interaction) -> Translate:
+    """Texts for the log channel: a channel, not a member, so the guild's language (English
+    when we do not speak it)."""
+    return bot.i18n.bind(interaction.guild_locale)
+
+
 def log_notice(title: str, text: str) -> discord.Embed:
     """
     A log channel notice. Built here, not with render_notice: the text is ours and its
@@ -159,22 +185,55 @@ def log_notice(title: str, text: str) -> discord.Embed:
     return embed
 
 
+def set_notice(tr: Translate, *, user: int, label: str, unchecked: bool) -> tuple[str, str]:
+    """The log channel's title and text for credentials set by `user` (in `tr`'s words: the
+    guild's, `guild_words`)."""
+    if unchecked:
+        text = tr(
+            "<@{user}> stored **{label}** credentials for this server without a check "
+            "({label} could not be reached).",
+            user=user,
+            label=label,
+        )
+    else:
+        text = tr(
+            "<@{user}> stored **{label}** credentials for this server.", user=user, label=label
+        )
+    return tr("Credentials set"), text
+
+
+def removed_notice(tr: Translate, *, user: int, label: str) -> tuple[str, str]:
+    """The log channel's title and text for credentials deleted by `user` (in `tr`'s words:
+    the guild's, `guild_words`)."""
+    text = tr("<@{user}> deleted this server's **{label}** credentials.", user=user, label=label)
+    return tr("Credentials removed"), text
+
+
 async def post_credential_change(
-    bot: TicketLensBot, interaction: discord.Interaction, title: str, text: str
+    bot: TicketLensBot, interaction: discord.Interaction, title: str, text: str, tr: Translate
 ) -> str:
-    """Tell the log channel about a credential change; a note for the admin's answer."""
+    """
+    Tell the log channel about a credential change (`title` and `text` in the guild's words,
+    `guild_words`); a note for the admin's answer, in their language (`tr`).
+    """
     assert interaction.guild_id is not None  # guild_only
     posted = await post_to_log(bot, interaction.guild_id, log_notice(title, text))
-    return LOG_UNREACHABLE if posted is False else ""
+    return log_unreachable(tr) if posted is False else ""
 
 
 class CredentialModal(discord.ui.Modal):
-    """One text input per credential field of a provider; checked before it is stored."""
+    """
+    One text input per credential field of a provider; checked before it is stored.
 
-    def __init__(self, bot: TicketLensBot, provider: Provider[Any]) -> None:
-        # Discord caps modal titles at 45 characters.
+    Built when the command runs, in the invoker's language (`tr`): its title, labels and
+    placeholders. Answers to the submission follow the submitting interaction's language.
+    """
+
+    def __init__(self, bot: TicketLensBot, provider: Provider[Any], tr: Translate) -> None:
+        # Discord caps modal titles and input labels at 45 characters, placeholders at 100:
+        # cut after translating.
         super().__init__(
-            title=f"{provider.label} credentials"[:45],
+            title=self.form_title(provider, tr)[:45],
             timeout=MODAL_TIMEOUT_S,
             custom_id=f"ticketlens:config:{provider.key}",
         )
@@ -182,12 +241,13 @@ class CredentialModal(discord.ui.Modal):
         self.provider = provider
         self.inputs: dict[str, discord.ui.TextInput[CredentialModal]] = {}
         for field in provider.credential_fields:
+            placeholder = worded(field.placeholder, tr)[:100] if field.placeholder else None
             text_input: discord.ui.TextInput[CredentialModal] = discord.ui.TextInput(
-                label=field.label[:45],
+                label=worded(field.label, tr)[:45],
                 custom_id=field.key,
                 required=field.required,
                 max_length=field.max_length,
-                placeholder=field.placeholder,
+                placeholder=placeholder,
             )
             self.add_item(text_input)
             self.inputs[field.key] = text_input
@@ -196,14 +256,48 @@ class CredentialModal(discord.ui.Modal):
         """What was typed; surrounding spaces are a paste artefact no key or URL contains."""
         return {key: item.value.strip() for key, item in self.inputs.items() if item.value.strip()}
 
-    # What differs between the server's form and a member's own (cogs/account.py).
-    noun = "these credentials"
-    rejected_title = "Not saved"
-    saved_title = "Saved"
+    # What differs between the server's form and a member's own (cogs/account.py): whole
+    # sentences, so each language can build them its own way.
 
-    def retry_command(self) -> str:
-        """The command that opens this form again."""
-        return f"`/ticketconfig set provider:{self.provider.key}`"
+    @staticmethod
+    def form_title(provider: Provider[Any], tr: Translate) -> str:
+        """The form's title (before Discord's cut)."""
+        return tr("{label} credentials", label=provider.label)
+
+    def rejected_title(self, tr: Translate) -> str:
+        """The title of the answer when nothing was stored."""
+        return tr("Not saved")
+
+    def saved_title(self, tr: Translate) -> str:
+        """The title of the answer once it is stored."""
+        return tr("Saved")
+
+    def unchecked_warning(self, tr: Translate) -> str:
+        """Why it was stored without a check."""
+        return tr(
+            "{label} could not be reached to check these credentials just now; "
+            "a lookup will tell if they work.",
+            label=self.provider.label,
+        )
+
+    def rejected_text(self, tr: Translate, why: str) -> str:
+        """The provider refused it (`why`: " (detail)" or "")."""
+        return tr(
+            "{label} did not accept these credentials{why}, so nothing was stored. "
+            "Check and run `/ticketconfig set provider:{key}` again.",
+            label=self.provider.label,
+            why=why,
+            key=self.provider.key,
+        )
+
+    def invalid_text(self, tr: Translate, reason: str) -> str:
+        """A value the bot refuses (`reason`: a sentence saying which)."""
+        return tr(
+            "{reason} Nothing was stored; correct it and run "
+            "`/ticketconfig set provider:{key}` again.",
+            reason=reason,
+            key=self.provider.key,
+        )
 
     def owner(self, interaction: discord.Interaction) -> int | None:
         """Whose credential this is (None: the server's); refuses who may not set it."""
@@ -211,13 +305,17 @@ class CredentialModal(discord.ui.Modal):
             raise app_commands.MissingPermissions(["manage_guild"])
         return None
 
-    def saved_text(self, warning: str) -> str:
+    def saved_text(self, tr: Translate, warning: str) -> str:
         """What the member reads once it is stored."""
         label, key = self.provider.label, self.provider.key
         if warning:
-            return f"{label} credentials were stored encrypted. {warning}"
-        return (
-            f"{label} credentials were checked and stored encrypted. Try them with `/ticket {key}`."
+            return tr(
+                "{label} credentials were stored encrypted. {warning}", label=label, warning=warning
+            )
+        return tr(
+            "{label} credentials were checked and stored encrypted. Try them with `/ticket {key}`.",
+            label=label,
+            key=key,
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -229,8 +327,9 @@ class CredentialModal(discord.ui.Modal):
         if guild_id is None:
             raise app_commands.NoPrivateMessage()
         owner = self.owner(interaction)
+        tr = self.bot.i18n.for_interaction(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        accepted, warning = await self._check(interaction, credential)
+        accepted, warning = await self._check(interaction, credential, tr)
         if not accepted:
             return
         await self.bot.store.put_credential(
@@ -243,60 +342,55 @@ class CredentialModal(discord.ui.Modal):
             owner if owner is not None else "the server",
             interaction.user.id,
         )
-        note = await self.after_store(interaction, guild_id, unchecked=bool(warning))
-        text = self.saved_text(warning)
+        note = await self.after_store(interaction, guild_id, unchecked=bool(warning), tr=tr)
+        text = self.saved_text(tr, warning)
         await interaction.followup.send(
-            embed=render_notice(self.saved_title, f"{text}\n{note}" if note else text),
+            embed=render_notice(self.saved_title(tr), f"{text}\n{note}" if note else text),
             ephemeral=True,
         )
 
     async def after_store(
-        self, interaction: discord.Interaction, guild_id: int, *, unchecked: bool
+        self, interaction: discord.Interaction, guild_id: int, *, unchecked: bool, tr: Translate
     ) -> str:
         """
         Record the server's change in the audit and tell the log channel; a note for the
-        answer ("" if none). Never a value from the form: only who, what and which provider.
+        answer ("" if none, else in `tr`'s language). Never a value from the form: only who,
+        what and which provider.
         """
         label = self.provider.label
         action = "set (unchecked)" if unchecked else "set"
         await self.bot.store.add_audit(guild_id, interaction.user.id, action, label)
-        how = f" without a check ({label} could not be reached)" if unchecked else ""
-        return await post_credential_change(
-            self.bot,
-            interaction,
-            "Credentials set",
-            f"<@{interaction.user.id}> stored **{label}** credentials for this server{how}.",
+        title, text = set_notice(
+            guild_words(self.bot, interaction),
+            user=interaction.user.id,
+            label=label,
+            unchecked=unchecked,
         )
+        return await post_credential_change(self.bot, interaction, title, text, tr)
 
     async def _check(
-        self, interaction: discord.Interaction, credential: Credential
+        self, interaction: discord.Interaction, credential: Credential, tr: Translate
     ) -> tuple[bool, str]:
         """
         Verify with the provider: (False, _) rejected, the member was told, nothing stored;
         (True, warning) could not check now: stored anyway, so nothing typed is lost.
         """
-        provider = self.provider
-        result = await check_credential(self.bot, provider, credential)
+        result = await check_credential(self.bot, self.provider, credential)
         if result.status is CheckStatus.UNREACHABLE:
-            return True, (
-                f"{provider.label} could not be reached to check {self.noun} just now; "
-                "a lookup will tell if they work."
-            )
+            return True, self.unchecked_warning(tr)
         if result.status is CheckStatus.OK:
             return True, ""
         if isinstance(result.error, BadInput):
             # What was typed cannot work (e.g. a URL the bot refuses to connect to).
-            reason = _sentence(result.error.detail.strip() or "A value in the form is not valid")
-            text = f"{reason} Nothing was stored; correct it and run {self.retry_command()} again."
+            reason = _sentence(result.detail(tr) or tr("A value in the form is not valid"))
+            text = self.invalid_text(tr, reason)
         else:
-            text = (
-                f"{provider.label} did not accept {self.noun}{result.why}, so nothing was "
-                f"stored. Check and run {self.retry_command()} again."
-            )
-        if result.advice:
-            text = f"{text}\n{result.advice}"
+            text = self.rejected_text(tr, result.why(tr))
+        advice = result.advice_in(tr)
+        if advice:
+            text = f"{text}\n{advice}"
         await interaction.followup.send(
-            embed=render_error(self.rejected_title, text), ephemeral=True
+            embed=render_error(self.rejected_title(tr), text), ephemeral=True
         )
         return False, ""
 
@@ -335,79 +429,119 @@ def provider_choices(bot: TicketLensBot) -> list[app_commands.Choice[str]]:
 
 
 def missing_post_permissions(
-    interaction: discord.Interaction, channel: discord.abc.GuildChannel
+    interaction: discord.Interaction, channel: discord.abc.GuildChannel, tr: Translate = english
 ) -> list[str] | None:
     """
-    The permissions the bot lacks to post notices in `channel`, or None if it cannot know:
-    that needs the bot's own member in the cache (`app_permissions` only covers the channel
-    the command was used in).
+    The permissions the bot lacks to post notices in `channel` (their names in `tr`'s
+    language), or None if it cannot know: that needs the bot's own member in the cache
+    (`app_permissions` only covers the channel the command was used in).
     """
     guild = interaction.guild
     me = guild.me if guild is not None else None
     if me is None:
         return None
     allowed = channel.permissions_for(me)
-    return [name for flag, name in _POST_PERMISSIONS if not getattr(allowed, flag)]
+    return [name for flag, name in post_permissions(tr) if not getattr(allowed, flag)]
 
 
-def check_answer(provider: Provider[Any], result: CheckResult) -> discord.Embed:
-    """What `/ticketconfig test` found, and what to do about it."""
-    label, why = provider.label, result.why
-    replace = f"`/ticketconfig set provider:{provider.key}`"
+def check_answer(provider: Provider[Any], result: CheckResult, tr: Translate) -> discord.Embed:
+    """What `/ticketconfig test` found, and what to do about it, in `tr`'s language."""
+    label, key, why = provider.label, provider.key, result.why(tr)
     error = result.error
     if result.status is CheckStatus.OK:
         return render_notice(
-            f"✅ {label} works", f"{label} accepted this server's stored credentials just now."
+            tr("✅ {label} works", label=label),
+            tr("{label} accepted this server's stored credentials just now.", label=label),
         )
     if isinstance(error, BadInput):
-        text = _sentence(error.detail.strip() or "A stored value is not valid")
-        text += f" Replace the credentials with {replace}."
+        text = tr(
+            "{reason} Replace the credentials with `/ticketconfig set provider:{key}`.",
+            reason=_sentence(result.detail(tr) or tr("A stored value is not valid")),
+            key=key,
+        )
     elif isinstance(error, CredentialsRejected):
-        text = f"{label} rejected the stored credentials{why}. Replace them with {replace}."
+        text = tr(
+            "{label} rejected the stored credentials{why}. Replace them with "
+            "`/ticketconfig set provider:{key}`.",
+            label=label,
+            why=why,
+            key=key,
+        )
     elif isinstance(error, NotPermitted):
-        text = (
-            f"{label} refused the request{why}: these credentials are not allowed to use its "
+        text = tr(
+            "{label} refused the request{why}: these credentials are not allowed to use its "
             "API (their role, permissions or plan lack API access, or the bot's IP address "
-            "is not allowed)."
+            "is not allowed).",
+            label=label,
+            why=why,
         )
     elif isinstance(error, RateLimited):
-        text = f"{label} asked TicketLens to slow down, so nothing was checked. Try again later."
+        text = tr(
+            "{label} asked TicketLens to slow down, so nothing was checked. Try again later.",
+            label=label,
+        )
     elif isinstance(error, BadAnswer):
-        text = (
-            f"{label} answered something TicketLens cannot read{why}, so the credentials were "
-            f"not checked. Check the address with {replace}, or try again later."
+        text = tr(
+            "{label} answered something TicketLens cannot read{why}, so the credentials were "
+            "not checked. Check the address with `/ticketconfig set provider:{key}`, or try "
+            "again later.",
+            label=label,
+            why=why,
+            key=key,
         )
     else:
-        text = (
-            f"{label} did not answer{why}: its host looks down or unreachable from the bot, "
-            "so the credentials were not checked. Try again later."
+        text = tr(
+            "{label} did not answer{why}: its host looks down or unreachable from the bot, "
+            "so the credentials were not checked. Try again later.",
+            label=label,
+            why=why,
         )
-    if result.advice:
-        text = f"{text}\n{result.advice}"
+    advice = result.advice_in(tr)
+    if advice:
+        text = f"{text}\n{advice}"
     if result.status is CheckStatus.UNREACHABLE:
-        return render_error(f"{label} could not be checked", text, colour=Colour.ORANGE)
-    return render_error(f"{label} is not working", text)
+        title = tr("{label} could not be checked", label=label)
+        return render_error(title, text, colour=Colour.ORANGE)
+    return render_error(tr("{label} is not working", label=label), text)
 
 
-def audit_embed(entries: list[AuditEntry]) -> discord.Embed:
+def audit_words(tr: Translate) -> tuple[dict[str, str], dict[str, str]]:
+    """
+    The stored audit actions and details that are our words, as `tr` shows them: (actions,
+    details). The actions are the subcommands' names; other details are data (provider
+    labels, mentions) and stay as they are.
+    """
+    actions = {
+        "set": tr("set"),
+        "set (unchecked)": tr("set (unchecked)"),
+        "remove": tr("remove"),
+        "staffrole": tr("staffrole"),
+        "logchannel": tr("logchannel"),
+    }
+    return actions, {"cleared": tr("cleared")}
+
+
+def audit_embed(entries: list[AuditEntry], tr: Translate = english) -> discord.Embed:
     """
     One line per change, newest first: `<t:unix:f> <@actor> action detail`. Built here, not
     with render_notice: every word is ours and the mentions should render as names (allowed
-    mentions are none, so they never ping).
+    mentions are none, so they never ping). The entries are stored in English; `tr` words them.
     """
+    actions, details = audit_words(tr)
     lines: list[str] = []
     size = 0
     for entry in entries:
-        line = f"<t:{int(entry.at.timestamp())}:f> <@{entry.actor_id}> {entry.action}"
-        line = f"{line} {entry.detail}" if entry.detail else line
+        action = actions.get(entry.action, entry.action)
+        line = f"<t:{int(entry.at.timestamp())}:f> <@{entry.actor_id}> {action}"
+        line = f"{line} {details.get(entry.detail, entry.detail)}" if entry.detail else line
         # Details are bounded, but 25 long ones would pass Discord's limit: stop before it.
         size += len(line) + 1
         if size > _DESCRIPTION_LIMIT:
             break
         lines.append(line)
     return discord.Embed(
-        title="Configuration changes",
-        description="\n".join(lines) or "No changes recorded yet.",
+        title=tr("Configuration changes"),
+        description="\n".join(lines) or tr("No changes recorded yet."),
         colour=Colour.BLURPLE,
     )
 
@@ -420,18 +554,25 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
     def provider_of(key: str) -> Provider[Any]:
         return bot.providers[key]
 
+    def words(interaction: discord.Interaction) -> Translate:
+        """The invoker's language (`bot.i18n.locale_for`)."""
+        return bot.i18n.for_interaction(interaction)
+
     @group.command(name="set", description="Store credentials for a provider (opens a form).")
     @app_commands.describe(provider="Which system to connect.")
     @app_commands.choices(provider=choices)
     async def set_(interaction: discord.Interaction, provider: str) -> None:
-        await interaction.response.send_modal(CredentialModal(bot, provider_of(provider)))
+        modal = CredentialModal(bot, provider_of(provider), words(interaction))
+        await interaction.response.send_modal(modal)
 
     @group.command(name="remove", description="Delete this server's credentials for a provider.")
     @app_commands.describe(provider="Which system to disconnect.")
     @app_commands.choices(provider=choices)
     async def remove(interaction: discord.Interaction, provider: str) -> None:
         assert interaction.guild_id is not None  # guild_only
+        tr = words(interaction)
         chosen = provider_of(provider)
+        label = chosen.label
         removed = await bot.store.delete_credential(interaction.guild_id, None, chosen.key)
         log.info(
             "%s credentials removed=%s for guild %s by user %s",
@@ -441,23 +582,21 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             interaction.user.id,
         )
         if not removed:
-            text = f"No {chosen.label} credentials were stored for this server."
-            await send_private(interaction, render_notice("Nothing to remove", text))
+            text = tr("No {label} credentials were stored for this server.", label=label)
+            await send_private(interaction, render_notice(tr("Nothing to remove"), text))
             return
-        await bot.store.add_audit(interaction.guild_id, interaction.user.id, "remove", chosen.label)
-        text = f"{chosen.label} credentials were deleted."
+        await bot.store.add_audit(interaction.guild_id, interaction.user.id, "remove", label)
+        text = tr("{label} credentials were deleted.", label=label)
         if await bot.store.get_guild_setting(interaction.guild_id, LOG_CHANNEL) is not None:
             # Posting may wait on Discord's rate limits: answer within 3 s, then follow up.
             await interaction.response.defer(ephemeral=True, thinking=True)
-            note = await post_credential_change(
-                bot,
-                interaction,
-                "Credentials removed",
-                f"<@{interaction.user.id}> deleted this server's **{chosen.label}** credentials.",
+            title, posted = removed_notice(
+                guild_words(bot, interaction), user=interaction.user.id, label=label
             )
+            note = await post_credential_change(bot, interaction, title, posted, tr)
             if note:
                 text = f"{text}\n{note}"
-        await send_private(interaction, render_notice("Removed", text))
+        await send_private(interaction, render_notice(tr("Removed"), text))
 
     @group.command(
         name="staffrole",
@@ -466,6 +605,7 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
     @app_commands.describe(role="Members with this role may see staff-only tickets and notes.")
     async def staffrole(interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         assert interaction.guild_id is not None  # guild_only
+        tr = words(interaction)
         await bot.access.set_staff_role(interaction.guild_id, role.id if role else None)
         log.info(
             "staff role %s for guild %s by user %s",
@@ -480,11 +620,16 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             f"<@&{role.id}>" if role else "cleared",
         )
         text = (
-            f"Members with {role.mention} now count as staff, as do members with **Manage Server**."
+            tr(
+                "Members with {role} now count as staff, as do members with **Manage Server**.",
+                role=role.mention,
+            )
             if role
-            else "The staff role was cleared: only members with **Manage Server** count as staff."
+            else tr(
+                "The staff role was cleared: only members with **Manage Server** count as staff."
+            )
         )
-        embed = discord.Embed(title="Staff role", description=text, colour=Colour.BLURPLE)
+        embed = discord.Embed(title=tr("Staff role"), description=text, colour=Colour.BLURPLE)
         await send_private(interaction, embed)
 
     @group.command(
@@ -496,38 +641,43 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
         interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
         assert interaction.guild_id is not None  # guild_only
+        tr = words(interaction)
         guild_id, user_id = interaction.guild_id, interaction.user.id
         if channel is None:
             await bot.store.set_guild_setting(guild_id, LOG_CHANNEL, None)
             await bot.store.add_audit(guild_id, user_id, "logchannel", "cleared")
             log.info("log channel cleared for guild %s by user %s", guild_id, user_id)
-            text = "Credential changes are no longer posted in a channel."
-            embed = discord.Embed(title="Log channel", description=text, colour=Colour.BLURPLE)
+            text = tr("Credential changes are no longer posted in a channel.")
+            embed = discord.Embed(title=tr("Log channel"), description=text, colour=Colour.BLURPLE)
             await send_private(interaction, embed)
             return
-        missing = missing_post_permissions(interaction, channel)
+        missing = missing_post_permissions(interaction, channel, tr)
         if missing:
-            text = (
-                f"TicketLens cannot post in {channel.mention}: it lacks "
-                f"{', '.join(f'**{name}**' for name in missing)} there. Nothing was changed; "
-                "give it those permissions (or pick another channel) and run this again."
+            text = tr(
+                "TicketLens cannot post in {channel}: it lacks {permissions} there. Nothing was "
+                "changed; give it those permissions (or pick another channel) and run this again.",
+                channel=channel.mention,
+                permissions=", ".join(f"**{name}**" for name in missing),
             )
-            embed = discord.Embed(title="Log channel not set", description=text, colour=Colour.RED)
+            embed = discord.Embed(
+                title=tr("Log channel not set"), description=text, colour=Colour.RED
+            )
             await send_private(interaction, embed)
             return
         await bot.store.set_guild_setting(guild_id, LOG_CHANNEL, str(channel.id))
         await bot.store.add_audit(guild_id, user_id, "logchannel", f"<#{channel.id}>")
         log.info("log channel %s for guild %s by user %s", channel.id, guild_id, user_id)
-        text = (
-            f"Who sets or removes credentials is now posted in {channel.mention} (never "
-            "the values)."
+        text = tr(
+            "Who sets or removes credentials is now posted in {channel} (never the values).",
+            channel=channel.mention,
         )
         if missing is None:
-            text += (
-                " TicketLens could not check its permissions there; if a post fails, the "
+            unsure = tr(
+                "TicketLens could not check its permissions there; if a post fails, the "
                 "admin who made the change is told."
             )
-        embed = discord.Embed(title="Log channel", description=text, colour=Colour.BLURPLE)
+            text = f"{text} {unsure}"
+        embed = discord.Embed(title=tr("Log channel"), description=text, colour=Colour.BLURPLE)
         await send_private(interaction, embed)
 
     @group.command(name="test", description="Check this server's stored credentials now.")
@@ -535,17 +685,21 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
     @app_commands.choices(provider=choices)
     async def check_stored(interaction: discord.Interaction, provider: str) -> None:
         assert interaction.guild_id is not None  # guild_only
+        tr = words(interaction)
         chosen = provider_of(provider)
         # The provider may take seconds to answer: acknowledge within Discord's 3 s first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         # Unreadable (CredentialUnreadable) goes to the error handler's usual answer.
         credential = await bot.store.get_credential(interaction.guild_id, None, chosen.key)
         if credential is None:
-            text = (
-                f"No {chosen.label} credentials are set for this server: "
-                f"use `/ticketconfig set provider:{chosen.key}`."
+            text = tr(
+                "No {label} credentials are set for this server: "
+                "use `/ticketconfig set provider:{key}`.",
+                label=chosen.label,
+                key=chosen.key,
             )
-            await send_private(interaction, render_error(f"{chosen.label} is not set", text))
+            title = tr("{label} is not set", label=chosen.label)
+            await send_private(interaction, render_error(title, text))
             return
         bot.access.remember_secrets(chosen, credential)
         result = await check_credential(bot, chosen, credential, stored=True)
@@ -556,17 +710,18 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             interaction.user.id,
             result.status.value,
         )
-        await send_private(interaction, check_answer(chosen, result))
+        await send_private(interaction, check_answer(chosen, result, tr))
 
     @group.command(name="audit", description="The last 25 configuration changes here.")
     async def audit(interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         entries = await bot.store.list_audit(interaction.guild_id, AUDIT_SHOWN)
-        await send_private(interaction, audit_embed(entries))
+        await send_private(interaction, audit_embed(entries, words(interaction)))
 
     @group.command(name="show", description="Which providers are set up here, by whom and when.")
     async def show(interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
+        tr = words(interaction)
         stored = await bot.store.list_credentials(interaction.guild_id)
         lines = []
         for provider in sorted(bot.providers.values(), key=lambda p: p.label.lower()):
@@ -574,22 +729,28 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
             members = sum(1 for c in stored if c.provider == provider.key and c.user_id is not None)
             if own:
                 info = own[0]
-                status = f"set by <@{info.set_by}> <t:{int(info.set_at.timestamp())}:R>"
+                status = tr(
+                    "set by <@{user}> <t:{time}:R>",
+                    user=info.set_by,
+                    time=int(info.set_at.timestamp()),
+                )
             else:
-                status = f"not set (`/ticketconfig set provider:{provider.key}`)"
+                status = tr("not set (`/ticketconfig set provider:{key}`)", key=provider.key)
             if members:
-                status += f"; {members} member(s) linked their own"
+                status += tr("; {members} member(s) linked their own", members=members)
             lines.append(f"**{provider.label}**: {status}")
         role_id = await bot.access.staff_role(interaction.guild_id)
         lines.append(
-            f"**Staff**: Manage Server and <@&{role_id}>"
+            tr("**Staff**: Manage Server and <@&{role}>", role=role_id)
             if role_id
-            else "**Staff**: members with Manage Server (`/ticketconfig staffrole` adds a role)"
+            else tr("**Staff**: members with Manage Server (`/ticketconfig staffrole` adds a role)")
         )
         # Built here, not with render_notice: the text is ours and the set_by mentions should
         # render as names (allowed mentions are none, so they never ping).
         embed = discord.Embed(
-            title="TicketLens on this server", description="\n".join(lines), colour=Colour.BLURPLE
+            title=tr("TicketLens on this server"),
+            description="\n".join(lines),
+            colour=Colour.BLURPLE,
         )
         await send_private(interaction, embed)
 

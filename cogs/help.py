@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Final
 import discord
 from discord import app_commands
 
+from bot.i18n import Translate
 from bot.providers.base import CredentialScope, Provider
 from bot.providers.palette import Colour
 from bot.respond import send_private
+from cogs.links import MENU_NAME
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -25,25 +27,27 @@ HELP_NAME: Final = "help"
 FIELD_LIMIT: Final = 1024
 
 
-def provider_line(provider: Provider[Any], *, guild_set: bool, own_set: bool, staff: bool) -> str:
+def provider_line(
+    provider: Provider[Any], *, guild_set: bool, own_set: bool, staff: bool, tr: Translate
+) -> str:
     """One provider as this member can use it here."""
-    command = f"`/ticket {provider.key}`"
+    key = provider.key
     if provider.scope is CredentialScope.MEMBER:
         if own_set:
-            status = "your own key is linked: it shows your tickets"
+            status = tr("your own key is linked: it shows your tickets")
         elif staff and guild_set:
-            status = "the server's team key (staff); link your own to see yours"
+            status = tr("the server's team key (staff); link your own to see yours")
         else:
-            status = f"link your own key first: `/ticketaccount link provider:{provider.key}`"
+            status = tr("link your own key first: `/ticketaccount link provider:{key}`", key=key)
     elif not guild_set:
-        status = "not set up here yet (an admin runs `/ticketconfig set`)"
+        status = tr("not set up here yet (an admin runs `/ticketconfig set`)")
     elif provider.visibility.staff_only and not staff:
-        status = "staff only: you are not staff here"
+        status = tr("staff only: you are not staff here")
     else:
-        status = "ready"
+        status = tr("ready")
     if provider.visibility.public_allowed and (staff or not provider.visibility.staff_only):
-        status += "; `public` posts it in the channel"
-    return f"**{provider.label}** {command}: {status}"
+        status += tr("; `public` posts it in the channel")
+    return f"**{provider.label}** `/ticket {key}`: {status}"
 
 
 def _fit(lines: list[str]) -> str:
@@ -52,7 +56,8 @@ def _fit(lines: list[str]) -> str:
 
 
 async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> discord.Embed:
-    """The help embed for the member behind `interaction`."""
+    """The help embed for the member behind `interaction`, in their language."""
+    tr = bot.i18n.for_interaction(interaction)
     guild_id = interaction.guild_id
     assert guild_id is not None  # guild_only
     staff = await bot.access.is_staff(interaction)
@@ -60,39 +65,41 @@ async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> disc
     guild_set = {c.provider for c in stored if c.user_id is None}
     own_set = {c.provider for c in stored if c.user_id == interaction.user.id}
     providers = sorted(bot.providers.values(), key=lambda p: p.label.lower())
+    standing = tr("you count as **staff** here.") if staff else tr("you are not staff here.")
     embed = discord.Embed(
-        title="TicketLens here",
-        description=(
+        title=tr("TicketLens here"),
+        description=tr(
             "Look tickets up without leaving Discord. Answers are only for you unless you ask "
-            "for `public`; "
-            + ("you count as **staff** here." if staff else "you are not staff here.")
+            "for `public`; {standing}",
+            standing=standing,
         ),
         colour=Colour.BLURPLE,
     )
     lines = [
-        provider_line(p, guild_set=p.key in guild_set, own_set=p.key in own_set, staff=staff)
+        provider_line(p, guild_set=p.key in guild_set, own_set=p.key in own_set, staff=staff, tr=tr)
         for p in providers
     ]
-    embed.add_field(name="Look up a ticket", value=_fit(lines) or "No system is connected.")
+    embed.add_field(name=tr("Look up a ticket"), value=_fit(lines) or tr("No system is connected."))
     embed.add_field(
-        name="From a message",
-        value=(
-            "Right-click (or long-press) a message, **Apps → Look up tickets**: the ticket links "
-            "and ids in it are looked up (the first 5), only for you."
+        name=tr("From a message"),
+        value=tr(
+            "Right-click (or long-press) a message, **Apps → {menu}**: the ticket links and "
+            "ids in it are looked up (the first 5), only for you.",
+            menu=tr(MENU_NAME),
         ),
         inline=False,
     )
     lists = [
-        f"`/tickets {group.name} {sub.name}`"
+        f"`/tickets {tr(group.name)} {tr(sub.name)}`"
         for group in bot.list_group.commands
         if isinstance(group, app_commands.Group)
         for sub in group.commands
     ]
     if lists:
-        embed.add_field(name="Counts and lists", value=_fit([", ".join(lists)]), inline=False)
+        embed.add_field(name=tr("Counts and lists"), value=_fit([", ".join(lists)]), inline=False)
     embed.add_field(
-        name="Buttons and history",
-        value=(
+        name=tr("Buttons and history"),
+        value=tr(
             "**Refresh** fetches the ticket again and **Previous/Next** turn pages, for whoever "
             "ran the lookup and for staff, as long as the message exists. The `id` option "
             "suggests your own lookups of the last 30 days; `/ticketaccount forget` clears them."
@@ -101,8 +108,8 @@ async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> disc
     )
     if interaction.permissions.manage_guild:
         embed.add_field(
-            name="Setting up (you have Manage Server)",
-            value=(
+            name=tr("Setting up (you have Manage Server)"),
+            value=tr(
                 "`/ticketconfig set`, `remove`, `show`, `test` for credentials; "
                 "`/ticketconfig staffrole` for who counts as staff; `/ticketconfig logchannel` "
                 "and `/ticketconfig audit` for a trail of changes."

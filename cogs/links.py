@@ -20,6 +20,7 @@ from discord import app_commands
 
 from bot.controls import controls
 from bot.errors import TicketLensError
+from bot.i18n import Translate
 from bot.lookup import Answer, persistent_ref, prepare, remember
 from bot.providers.base import Credential, Provider
 from bot.render import render_notice
@@ -82,11 +83,22 @@ async def find_references(
     return found
 
 
-def _header(found: int, shown: int) -> str:
+def _header(found: int, shown: int, tr: Translate) -> str:
     if found == 1:
-        return "Found 1 ticket reference in this message."
-    more = f", and {found - shown} more not looked up" if found > shown else ""
-    return f"Found {found} ticket references in this message: showing {shown}{more}."
+        return tr("Found 1 ticket reference in this message.")
+    if found > shown:
+        return tr(
+            "Found {found} ticket references in this message: showing {shown}, and {more} more "
+            "not looked up.",
+            found=found,
+            shown=shown,
+            more=found - shown,
+        )
+    return tr(
+        "Found {found} ticket references in this message: showing {shown}.",
+        found=found,
+        shown=shown,
+    )
 
 
 async def look_up_tickets(
@@ -94,14 +106,18 @@ async def look_up_tickets(
 ) -> None:
     """Find references in `message`, look the first `SHOWN` up, answer each privately."""
     await interaction.response.defer(ephemeral=True, thinking=True)
+    tr = bot.i18n.for_interaction(interaction)
     found = await find_references(bot, interaction, message_text(message))
     if not found:
         labels = ", ".join(sorted(p.label for p in bot.providers.values()))
         await interaction.edit_original_response(
             embed=render_notice(
-                "No tickets found",
-                "This message has no ticket link or id TicketLens recognises "
-                f"({labels}). Use `/ticket` with the ticket's id instead.",
+                tr("No tickets found"),
+                tr(
+                    "This message has no ticket link or id TicketLens recognises ({labels}). "
+                    "Use `/ticket` with the ticket's id instead.",
+                    labels=labels,
+                ),
             )
         )
         return
@@ -110,7 +126,7 @@ async def look_up_tickets(
         *(prepare(bot, interaction, provider, ref, public=False) for provider, ref in shown),
         return_exceptions=True,
     )
-    await interaction.edit_original_response(content=_header(len(found), len(shown)))
+    await interaction.edit_original_response(content=_header(len(found), len(shown), tr))
     for (provider, ref), result in zip(shown, results, strict=True):
         if isinstance(result, Answer):
             buttons = controls(
@@ -120,6 +136,7 @@ async def look_up_tickets(
                 page=0,
                 pages=len(result.pages),
                 url=result.view.url,
+                tr=tr,
             )
             if buttons is None:
                 await interaction.followup.send(embeds=result.pages[0], ephemeral=True)

@@ -1,6 +1,7 @@
 """
 `/ticketconfig audit`, `logchannel` and `test`, and `/ticketaccount forget`, driven the way
-Discord drives them: the real bot against the loopback Discord and fake providers.
+Discord drives them: the real bot against the loopback Discord and fake providers; and their
+answers, forms and log posts in the member's (or the guild's) language.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 
 from bot.app import TicketLensBot
+from bot.i18n import Msg, worded
+from bot.providers.base import CredentialField
 from cogs.account import build_group as account_group
-from cogs.config import missing_post_permissions
+from cogs.config import CredentialModal, missing_post_permissions
 from cogs.retroachievements._client import RetroSettings
 from cogs.teambattles._client import TeamBattlesSettings
 from cogs.whmcs._client import WhmcsSettings
@@ -511,3 +514,246 @@ async def test_test_does_not_retry_whmcs_credentials_it_just_rejected(
     assert "not tried again" in again
     assert len(fake_whmcs.requests) == 1
     assert "SecretWrong0123456789" not in first + again
+
+
+# -- in the member's language ------------------------------------------------------------------
+
+
+def text_inputs(components: Any) -> list[dict[str, Any]]:
+    """Every text input (type 4) of a modal's components, in order."""
+    found: list[dict[str, Any]] = []
+    if isinstance(components, dict):
+        if components.get("type") == 4:
+            found.append(components)
+        for value in components.values():
+            found += text_inputs(value)
+    elif isinstance(components, list):
+        for item in components:
+            found += text_inputs(item)
+    return found
+
+
+async def open_form(
+    fake_discord: FakeDiscord, command: str, provider: str, locale: str, **extra: Any
+) -> dict[str, Any]:
+    """Run a command that answers with a modal; the modal's payload."""
+    inter = await fake_discord.send_interaction(
+        command, {"provider": provider}, locale=locale, **extra
+    )
+    response = await fake_discord.wait_for_response(inter)
+    assert response.type == 9
+    return dict(response.data)
+
+
+async def embed_of(
+    fake_discord: FakeDiscord,
+    command: str,
+    options: dict[str, Any] | None = None,
+    *,
+    user_id: int = ADMIN,
+    permissions: int = MANAGE_GUILD,
+    **extra: Any,
+) -> tuple[str, str]:
+    """Run a command; (title, description) of its one ephemeral embed."""
+    inter = await fake_discord.send_interaction(
+        command, options or {}, user_id=user_id, permissions=permissions, **extra
+    )
+    ephemeral, embeds = await answer(fake_discord, inter)
+    assert ephemeral
+    assert len(embeds) == 1
+    return str(embeds[0]["title"]), str(embeds[0]["description"])
+
+
+async def submitted(fake_discord: FakeDiscord, submit: FakeInteraction) -> tuple[str, str]:
+    """(title, description) of the private answer to a modal submission."""
+    reply = (await fake_discord.wait_for_followups(submit))[0]
+    assert reply["flags"] & 64
+    (embed,) = embeds_of(reply)
+    return str(embed["title"]), str(embed["description"])
+
+
+def actions(lines: list[str]) -> list[str]:
+    """The audit lines without their time and actor."""
+    matches = [AUDIT_LINE.fullmatch(line) for line in lines]
+    assert all(matches), lines
+    return [match[3] for match in matches if match]
+
+
+async def test_show_and_audit_answer_in_the_members_language(bot, fake_discord):
+    """`de`: /ticketconfig show and audit in German, commands quoted by their German names,
+    provider labels and mentions as they are; `en-US`: the English answers, word for word."""
+    title, text = await embed_of(fake_discord, "ticketconfig audit", locale="de")
+    assert (title, text) == (
+        "Änderungen an der Konfiguration",
+        "Noch keine Änderungen aufgezeichnet.",
+    )
+    await bot.store.put_credential(GUILD_ID, None, RA, RA_GOOD, set_by=ADMIN)
+    await bot.store.put_credential(GUILD_ID, ALICE, TB, {"api_key": TB_KEY}, set_by=ALICE)
+    await bot.store.add_audit(GUILD_ID, ADMIN, "set", "RetroAchievements")
+    await bot.store.add_audit(GUILD_ID, ADMIN, "set (unchecked)", "WHMCS")
+    await bot.store.add_audit(GUILD_ID, ADMIN, "logchannel", "cleared")
+
+    title, text = await embed_of(fake_discord, "ticketconfig show", locale="de")
+    assert title == "Einrichtung von TicketLens auf diesem Server"
+    lines = text.splitlines()
+    assert re.fullmatch(
+        rf"\*\*RetroAchievements\*\*: eingerichtet von <@{ADMIN}> <t:\d+:R>", lines[0]
+    )
+    assert lines[2:] == [
+        "**TeamBattles**: nicht eingerichtet (`/ticketconfig einrichten anbieter:teambattles`); "
+        "1 Mitglied(er) haben einen eigenen verknüpft",
+        "**WHMCS**: nicht eingerichtet (`/ticketconfig einrichten anbieter:whmcs`)",
+        "**Team**: Mitglieder mit „Server verwalten“ (`/ticketconfig teamrolle` fügt eine "
+        "Rolle hinzu)",
+    ]
+    title, text = await embed_of(fake_discord, "ticketconfig audit", locale="de")
+    assert title == "Änderungen an der Konfiguration"
+    assert actions(text.splitlines()) == [
+        "logkanal zurückgesetzt",
+        "einrichten (ungeprüft) WHMCS",
+        "einrichten RetroAchievements",
+    ]
+
+    title, text = await embed_of(fake_discord, "ticketconfig show", locale="en-US")
+    assert title == "TicketLens on this server"
+    lines = text.splitlines()
+    assert re.fullmatch(rf"\*\*RetroAchievements\*\*: set by <@{ADMIN}> <t:\d+:R>", lines[0])
+    assert lines[2:] == [
+        "**TeamBattles**: not set (`/ticketconfig set provider:teambattles`); "
+        "1 member(s) linked their own",
+        "**WHMCS**: not set (`/ticketconfig set provider:whmcs`)",
+        "**Staff**: members with Manage Server (`/ticketconfig staffrole` adds a role)",
+    ]
+    title, text = await embed_of(fake_discord, "ticketconfig audit", locale="en-US")
+    assert title == "Configuration changes"
+    assert actions(text.splitlines()) == [
+        "logchannel cleared",
+        "set (unchecked) WHMCS",
+        "set RetroAchievements",
+    ]
+
+
+async def test_the_set_form_opens_in_the_members_language(bot, fake_discord):
+    """The modal of /ticketconfig set: German title and field labels for `de` (the provider's
+    label kept, custom ids unchanged), the German answer when submitted; English for en-US."""
+    provider = bot.providers[RA]
+    form = await open_form(
+        fake_discord, "ticketconfig set", RA, "de", permissions=MANAGE_GUILD, user_id=ADMIN
+    )
+    assert form["custom_id"] == f"ticketlens:config:{RA}"
+    assert form["title"] == "Zugangsdaten für RetroAchievements"
+    inputs = text_inputs(form["components"])
+    assert [i["custom_id"] for i in inputs] == ["username", "api_key"]
+    german_labels = [worded(f.label, bot.i18n.bind("de")) for f in provider.credential_fields]
+    assert [i["label"] for i in inputs] == german_labels
+    assert german_labels != ["Username", "Web API key"]  # the provider's words have German
+
+    submit = await fake_discord.send_modal_submit(
+        f"ticketlens:config:{RA}", RA_GOOD, permissions=MANAGE_GUILD, user_id=ADMIN, locale="de"
+    )
+    assert await submitted(fake_discord, submit) == (
+        "Gespeichert",
+        "Die Zugangsdaten für RetroAchievements wurden geprüft und verschlüsselt gespeichert. "
+        "Probier sie mit `/ticket retroachievements` aus.",
+    )
+
+    form = await open_form(
+        fake_discord, "ticketconfig set", RA, "en-US", permissions=MANAGE_GUILD, user_id=ADMIN
+    )
+    assert form["custom_id"] == f"ticketlens:config:{RA}"
+    assert form["title"] == "RetroAchievements credentials"
+    inputs = text_inputs(form["components"])
+    assert [(i["custom_id"], i["label"]) for i in inputs] == [
+        ("username", "Username"),
+        ("api_key", "Web API key"),
+    ]
+    submit = await fake_discord.send_modal_submit(
+        f"ticketlens:config:{RA}", RA_GOOD, permissions=MANAGE_GUILD, user_id=ADMIN
+    )
+    assert await submitted(fake_discord, submit) == (
+        "Saved",
+        "RetroAchievements credentials were checked and stored encrypted. "
+        "Try them with `/ticket retroachievements`.",
+    )
+
+
+async def test_a_refusal_and_the_account_commands_answer_in_german(bot, fake_discord):
+    """A refused key, /ticketaccount link's form, forget and unlink follow the member's `de`."""
+    await open_form(fake_discord, "ticketconfig set", RA, "de", permissions=MANAGE_GUILD)
+    submit = await fake_discord.send_modal_submit(
+        f"ticketlens:config:{RA}",
+        {"username": "mod", "api_key": "bad-key-0000"},
+        permissions=MANAGE_GUILD,
+        locale="de",
+    )
+    title, text = await submitted(fake_discord, submit)
+    assert title == "Nicht gespeichert"
+    assert text.startswith("RetroAchievements hat diese Zugangsdaten nicht akzeptiert")
+    assert "`/ticketconfig einrichten anbieter:retroachievements`" in text
+    assert await bot.store.get_credential(GUILD_ID, None, RA) is None
+
+    form = await open_form(
+        fake_discord, "ticketaccount link", TB, "de", permissions=0, user_id=ALICE
+    )
+    assert form["custom_id"] == f"ticketlens:account:{TB}"
+    assert form["title"] == "Verknüpfe dein TeamBattles-Konto"
+    assert [i["custom_id"] for i in text_inputs(form["components"])] == ["api_key"]
+
+    await bot.store.record_lookup(GUILD_ID, ALICE, RA, "12")
+    title, text = await embed_of(
+        fake_discord, "ticketaccount forget", user_id=ALICE, permissions=0, locale="de"
+    )
+    assert title == "Abfrageverlauf gelöscht"
+    assert text.startswith("1 Eintrag deines Abfrageverlaufs auf diesem Server gelöscht")
+    assert await embed_of(
+        fake_discord,
+        "ticketaccount unlink",
+        {"provider": TB},
+        user_id=ALICE,
+        permissions=0,
+        locale="de",
+    ) == ("Nichts zu trennen", "Du hast auf diesem Server keinen TeamBattles-Schlüssel verknüpft.")
+
+
+async def test_the_guilds_language_answers_a_member_whose_language_we_lack(bot, fake_discord):
+    """A member in French in a German server is answered in German; the log channel is
+    worded in the server's language whatever the admin's, the admin's answer in theirs."""
+    fake_discord.guilds[GUILD_ID].preferred_locale = "de"
+    title, _ = await embed_of(fake_discord, "ticketconfig show", locale="fr")
+    assert title == "Einrichtung von TicketLens auf diesem Server"
+
+    await run(
+        fake_discord, "ticketconfig logchannel", {"channel": str(LOG)}, resolved=channel_option(LOG)
+    )
+    saved = await submit_form(fake_discord, RA, RA_GOOD)
+    assert saved.startswith("Saved\nRetroAchievements credentials were checked")
+    (post,) = fake_discord.channel_messages(LOG)
+    assert post["embeds"][0]["title"] == "Zugangsdaten eingerichtet"
+    assert post["embeds"][0]["description"] == (
+        f"<@{ADMIN}> hat Zugangsdaten für **RetroAchievements** auf diesem Server hinterlegt."
+    )
+
+
+async def test_the_form_cuts_translated_titles_and_labels_to_discords_limits(bot):
+    """Title and labels at 45 characters, placeholders at 100, after translating; a plain
+    placeholder (data) is left as it is."""
+
+    def long_words(message: str, /, **values: object) -> str:
+        return "Ü" * 120
+
+    provider: Any = SimpleNamespace(
+        key="example",
+        label="Example",
+        credential_fields=(
+            CredentialField("token", Msg("Token"), placeholder=Msg("Paste it here")),
+            CredentialField("site", Msg("Site"), placeholder="https://…"),
+        ),
+    )
+    form = CredentialModal(bot, provider, long_words)
+    payload = form.to_dict()
+    assert payload["title"] == "Ü" * 45
+    assert payload["custom_id"] == "ticketlens:config:example"
+    token, site = text_inputs(payload["components"])
+    assert token["label"] == site["label"] == "Ü" * 45
+    assert token["placeholder"] == "Ü" * 100
+    assert site["placeholder"] == "https://…"

@@ -169,7 +169,7 @@ def test_answers_follow_the_member_then_the_guild_then_english(member, guild, ex
 
 def test_translations_keep_the_placeholders_of_their_source():
     """`{label}` in English is `{label}` in every translation: no answer falls back."""
-    for locale, catalog in shipped_catalogs().items():
+    for locale, catalog in all_catalogs().items():
         for message, translated in catalog.messages.items():
             assert placeholders(translated) == placeholders(message), (locale, message)
 
@@ -192,7 +192,7 @@ def source_strings() -> set[str]:
 def test_no_translation_is_left_behind():
     """Each msgid is still a text in the code: an English text edited needs its German redone."""
     strings = source_strings()
-    for locale, catalog in shipped_catalogs().items():
+    for locale, catalog in all_catalogs().items():
         stale = sorted(message for message in catalog.messages if message not in strings)
         assert not stale, f"{locale}: translations of texts no longer in the code:\n" + "\n".join(
             stale
@@ -266,12 +266,13 @@ async def tree_of(fake_discord: FakeDiscord, data, fake_ra) -> tuple[list[Any], 
 async def test_every_command_text_has_german(fake_discord, fake_ra, tmp_path):
     """
     Every name, description and choice in the synced tree has German: a new command needs
-    its translations in `bot/locales/de.json`. Provider keys (as names) and labels (as
-    choices) stay as they are and need none.
+    its translations in `bot/locales/de.json`, or a provider's in its own
+    `cogs/<name>/locales/de.json`. Provider keys (as names) and labels (as choices) stay as
+    they are and need none.
     """
     payload, keys, labels = await tree_of(fake_discord, tmp_path, fake_ra)
     texts = texts_of(payload)
-    german = shipped_catalogs()[DE]
+    german = all_catalogs()[DE]
     wanted = (texts.names - keys) | texts.descriptions | (texts.choices - labels)
     missing = sorted(text for text in wanted if german.get(text) is None)
     print("\n".join(f'  "{text}": "",' for text in missing))  # noqa: T201  (ready to paste)
@@ -348,8 +349,10 @@ async def test_synced_localisations_follow_discords_rules(fake_discord, fake_ra,
 async def test_texts_quote_commands_by_their_german_names(fake_discord, fake_ra, tmp_path):
     """A German text names `/ticketconfig einrichten anbieter:`, as German members see it."""
     payload, _, _ = await tree_of(fake_discord, tmp_path, fake_ra)
-    names = texts_of(payload).names
-    for catalog in shipped_catalogs().values():
+    texts = texts_of(payload)
+    # Choices too: a member picks `replies: älteste`, so a German text names it so.
+    names = texts.names | texts.choices
+    for catalog in all_catalogs().values():
 
         def localised(span: str, catalog: Catalog = catalog) -> str:
             words = []
@@ -420,3 +423,65 @@ async def test_a_permission_error_is_german_too(bot: TicketLensBot, fake_discord
     text = all_text(embeds_of((await fake_discord.wait_for_response(inter)).data))
     assert "Berechtigung erforderlich" in text
     assert isinstance(bot.i18n, Translator)
+
+
+# -- our own words at answer time -------------------------------------------------------------
+
+#: Calls whose first argument is a text to translate: `tr(...)`/`words.tr(...)`, `Msg(...)`,
+#: and both arguments of `Wording(...)`.
+TRANSLATING_CALLS = {"tr", "Msg", "Wording"}
+
+
+def all_catalogs() -> dict[str, Catalog]:
+    """The shipped catalogs with every cogs package's own merged in, as the running bot has."""
+    merged = Translator()
+    for package in sorted(p.name for p in ROOT.joinpath("cogs").iterdir() if p.is_dir()):
+        if not package.startswith("_"):
+            merged.add_catalogs(i18n.package_catalogs(f"cogs.{package}"))
+    return dict(merged.catalogs)
+
+
+def runtime_texts() -> dict[str, str]:
+    """Every literal text handed to the translator in `bot/` and `cogs/`: text -> where."""
+    found: dict[str, str] = {}
+    for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("cogs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name not in TRANSLATING_CALLS:
+                continue
+            texts = node.args[:2] if name == "Wording" else node.args[:1]
+            for arg in texts:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value:
+                    found.setdefault(arg.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_every_runtime_text_has_german():
+    """Each text the code translates at answer time (embeds, buttons, a provider's own words in
+    its views) has German, in the core's catalog or its provider's."""
+    german = all_catalogs()[DE]
+    missing = [
+        f"{where}: {text!r}" for text, where in runtime_texts().items() if german.get(text) is None
+    ]
+    assert not missing, "no German for:\n" + "\n".join(sorted(missing))
+
+
+def test_runtime_translations_keep_their_placeholders():
+    """A German text uses exactly the placeholders of its English source (provider catalogs too)."""
+    for catalog in all_catalogs().values():
+        for source, translated in catalog.messages.items():
+            assert placeholders(translated) == placeholders(source), (source, translated)
+
+
+def test_the_renderers_own_words_are_german_for_de():
+    """The site link, page marker and entry labels follow the reader's language."""
+    from bot.render import Words
+
+    words = Words.of(Translator().bind(DE))
+    for text in (words.site_link, words.internal_note, words.page(1, 2), words.more_messages(3)):
+        assert text
+    assert words.site_link != Words.of(english).site_link
+    assert words.page(1, 2) != Words.of(english).page(1, 2)

@@ -407,3 +407,33 @@ async def test_unknown_game_is_named_as_a_game(bot, fake_discord, fake_ra):
     assert "Game not found" in text
     assert "game `999`" in text
     assert not response.data.get("components")
+
+
+async def test_buttons_help_and_the_context_menu_speak_the_members_language(
+    bot, fake_discord, fake_ra
+):
+    """A German member gets German buttons, help and context-menu header; custom ids and the
+    ticket's own text are the same in every language."""
+    fake_ra.tickets[61] = ra_ticket(61)
+    english = await answered(
+        fake_discord,
+        await fake_discord.send_interaction(f"ticket {RA}", {"id": 61}, permissions=0),
+    )
+    german = await answered(
+        fake_discord,
+        await fake_discord.send_interaction(f"ticket {RA}", {"id": 61}, permissions=0, locale="de"),
+    )
+    assert button(german, "Aktualisieren")["custom_id"] == button(english, "Refresh")["custom_id"]
+    assert button(german, "Auf RetroAchievements öffnen")["url"].endswith("/ticket/61")
+    assert "Sample Cheevo" in all_text(german["embeds"])
+
+    help_ = await fake_discord.send_interaction("ticket help", {}, permissions=0, locale="de")
+    text = all_text(embeds_of((await fake_discord.wait_for_response(help_)).data))
+    assert "TicketLens auf diesem Server" in text
+    assert "`/ticket retroachievements`: bereit" in text
+
+    message = fake_discord.user_message("https://retroachievements.org/ticket/61")
+    menu = await fake_discord.send_message_command(
+        "Look up tickets", message, permissions=0, locale="de"
+    )
+    assert "1 Ticket-Verweis" in (await settled(fake_discord, menu))["content"]

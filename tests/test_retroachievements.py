@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,14 @@ from bot.errors import (
     UpstreamUnavailable,
 )
 from bot.http import Http, make_session
+from bot.i18n import Translate, Translator, package_catalogs, worded
+from bot.providers.base import TicketView
 from bot.redact import Redactor
+from bot.render import render_pages
+from cogs.retroachievements._aggregates import RaQuery
 from cogs.retroachievements._client import RetroAchievements, RetroSettings
-from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
+from tests.fakes.retroachievements import FakeRetroAchievements, ra_game, ra_ticket
+from tests.harness import all_text
 
 GOOD = {"username": "mod", "api_key": "good-key"}
 
@@ -225,6 +231,96 @@ async def test_state_colours_are_unchanged(fake_ra, fetcher):
         view = await provider.fetch(GOOD, 20 + state)
         assert {f.name: f.value for f in view.fields}["State"] == label
         assert view.colour == colour
+
+
+def german() -> Translate:
+    """German as the running bot has it: the core's catalog and this package's."""
+    translator = Translator()
+    translator.add_catalogs(package_catalogs("cogs.retroachievements"))
+    return translator.bind("de")
+
+
+def rendered(view: TicketView, tr: Translate | None = None) -> list[dict[str, Any]]:
+    """Every embed of every page of `view`, as sent to Discord."""
+    pages = render_pages(view) if tr is None else render_pages(view, tr=tr)
+    return [embed.to_dict() for page in pages for embed in page]
+
+
+async def test_our_words_are_german_for_de_and_upstream_text_stays(fake_ra, fetcher):
+    """
+    A German reader gets our labels, fallbacks and table words in German; what the API wrote
+    (titles, notes, names, a state label of its own, braces and all) is shown as it came, and
+    the English render is what it always was.
+    """
+    fake_ra.tickets[123] = ra_ticket(
+        123,
+        AchievementTitle="Collect {all} the {0} rings",
+        ReportNotes="Stuck at {boss}.",
+        Hardcore=0,
+        ResolvedBy="SampleMod",
+    )
+    fake_ra.tickets[124] = ra_ticket(124, ReportStateDescription="Reopened by {mod}")
+    fake_ra.games[4321] = ra_game()
+    provider = provider_for(fake_ra, fetcher)
+    views = [
+        await provider.fetch(GOOD, 123),
+        await provider.fetch(GOOD, 124),
+        await provider.fetch(GOOD, RaQuery.game(4321)),
+    ]
+    english_text = all_text([e for view in views for e in rendered(view)])
+    german_text = all_text([e for view in views for e in rendered(view, german())])
+
+    for text in (
+        "Ticket #123: Collect {all} the {0} rings",
+        "Collect {all} the {0} rings · 10 points\nBeat the first boss",
+        "Game\nSample Quest (SNES/Super Famicom)",
+        "State\nOpen",
+        "Type\nDid not trigger",
+        "Hardcore\nNo (softcore)",
+        "Reporter\nSampleReporter",
+        "Resolved by\nSampleMod",
+        "RetroAchievements · ticket #123 · Open",
+        "RetroAchievements · ticket #124 · Reopened by {mod}",
+        "Tickets: Sample Quest (SNES/Super Famicom)",
+        "Tickets, newest first",
+        "Open · Did not trigger\nReported by SampleReporter",
+        "RetroAchievements · game 4321",
+    ):
+        assert text in english_text, text
+    for text in (
+        "Ticket #123: Collect {all} the {0} rings",
+        "Collect {all} the {0} rings · 10 Punkte\nBeat the first boss",
+        "Erfolg\n",
+        "Spiel\nSample Quest (SNES/Super Famicom)",
+        "Status\nOffen",
+        "Typ\nNicht ausgelöst",
+        "Hardcore\nNein (Softcore)",
+        "Gemeldet von\nSampleReporter",
+        "Gelöst von\nSampleMod",
+        "Stuck at {boss}.",
+        "RetroAchievements · Ticket #123 · Offen",
+        # The API's own words for a state are its own: not ours to translate.
+        "RetroAchievements · Ticket #124 · Reopened by {mod}",
+        "Tickets: Sample Quest (SNES/Super Famicom)",
+        "Tickets, neueste zuerst",
+        "Offen · Nicht ausgelöst\nGemeldet von SampleReporter",
+        "RetroAchievements · Spiel 4321",
+    ):
+        assert text in german_text, text
+    for text in ("points", "\nState\n", "\nReporter\n", "Did not trigger", "Reported by", "newest"):
+        assert text not in german_text, text
+    # English (or any language without a catalog) is the same answer, byte for byte.
+    for view in views:
+        assert rendered(view, Translator().bind("en-GB")) == rendered(view)
+        assert rendered(view, Translator().bind("fr")) == rendered(view)
+
+
+def test_credential_form_labels_are_german_for_de():
+    """The form's labels are ours: German for `de`, as typed in English otherwise."""
+    tr = german()
+    labels = [worded(field.label, tr) for field in RetroAchievements.credential_fields]
+    assert labels == ["Benutzername", "Web-API-Schlüssel"]
+    assert [f.label for f in RetroAchievements.credential_fields] == ["Username", "Web API key"]
 
 
 def test_web_api_key_parameter_is_masked(redactor):

@@ -15,9 +15,11 @@ from bot.access import STAFF_ROLE
 from bot.app import TicketLensBot
 from bot.errors import BadInput, CredentialsRejected, NotPermitted, TicketNotFound
 from bot.http import Http
-from bot.providers.base import EntryKind, FieldKind
+from bot.i18n import Translate, Translator, package_catalogs, worded
+from bot.providers.base import EntryKind, FieldKind, TicketView
 from bot.providers.parsing import path_segment
 from bot.redact import MASK
+from bot.render import render_pages
 from cogs.serieshr._client import MODULE, PLAN, PROBE_ID, SeriesHr, SeriesHrSettings
 from cogs.serieshr._command import parse_ref
 from tests.e2e.conftest import GUILD_ID
@@ -203,6 +205,87 @@ async def test_key_goes_in_the_apikey_header_never_the_query(fake_sr, fetcher):
     assert request.apikey == "good-key"
     assert request.raw_path == f"/tickets/get/{TID}"
     assert request.query == ""
+
+
+def german() -> Translate:
+    """German as the running bot has it: the core's catalog and this package's."""
+    translator = Translator()
+    translator.add_catalogs(package_catalogs("cogs.serieshr"))
+    return translator.bind("de")
+
+
+def rendered(view: TicketView, tr: Translate | None = None) -> str:
+    """Every text of every embed of every page of `view`, as sent to Discord."""
+    pages = render_pages(view) if tr is None else render_pages(view, tr=tr)
+    return all_text([embed.to_dict() for page in pages for embed in page])
+
+
+async def test_our_words_are_german_for_de_and_upstream_text_stays(fake_sr, fetcher):
+    """
+    A German reader gets our labels, fallbacks and status words in German; what series.hr
+    wrote (subject, category, names, messages, an undocumented message type, braces and all)
+    is shown as it came, and the English render is what it always was.
+    """
+    fake_sr.add(
+        sr_ticket(
+            Subject="Rank {name} missing",
+            Category="support {0}",
+            ClaimedByUser=None,
+            GameReport=True,
+            GameData={"PlaceId": 606849621},
+            Content={
+                "a": {"Content": "Hi {there}", "Author": 123456789, "Type": "author_message"},
+                "b": {"Content": "moved", "Author": 555, "Type": "transfer"},
+            },
+        )
+    )
+    other = "TICKET-1-EMPTY"
+    fake_sr.add(sr_ticket(other, Subject="", Status="", Priority="urgent", Author=None))
+    provider = provider_for(fake_sr, fetcher)
+    views = [await provider.fetch(GOOD, TID), await provider.fetch(GOOD, other)]
+    english_text = "\n".join(rendered(view) for view in views)
+    german_text = "\n".join(rendered(view, german()) for view in views)
+
+    for text in (
+        f"{TID}: Rank {{name}} missing",
+        "Status\nIn progress",
+        "Priority\nHigh",
+        "Category\nsupport {0}",
+        "Claimed by\nRoblox user 987654321",
+        "Game report\nYes · place 606849621",
+        "Roblox user 555 (transfer)",
+        f"series.hr · {TID} · In progress",
+        f"series.hr ticket {other}",
+        "Priority\nUrgent",
+        "Author\nUnknown",
+        f"series.hr · {other} · Unknown",
+    ):
+        assert text in english_text, text
+    for text in (
+        f"{TID}: Rank {{name}} missing",
+        "Status\nIn Bearbeitung",
+        "Priorität\nHoch",
+        "Kategorie\nsupport {0}",
+        "Übernommen von\nRoblox-Benutzer 987654321",
+        "Im Spiel gemeldet\nJa · Place 606849621",
+        "Player Name (@player123)",
+        "Hi {there}",
+        "Roblox-Benutzer 555 (transfer)",
+        "Unterhaltung",
+        f"series.hr · {TID} · In Bearbeitung",
+        f"series.hr-Ticket {other}",
+        "Priorität\nDringend",
+        "Ersteller\nUnbekannt",
+        f"series.hr · {other} · Unbekannt",
+    ):
+        assert text in german_text, text
+    for text in ("Priority", "Claimed by", "Roblox user", "Conversation", "In progress"):
+        assert text not in german_text, text
+    # English (or any language without a catalog) is the same answer, byte for byte.
+    for view in views:
+        assert rendered(view, Translator().bind("en-GB")) == rendered(view)
+        assert rendered(view, Translator().bind("fr")) == rendered(view)
+    assert [worded(f.label, german()) for f in SeriesHr.credential_fields] == ["API-Schlüssel"]
 
 
 async def test_object_id_is_accepted(fake_sr, fetcher):

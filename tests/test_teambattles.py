@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -10,10 +11,14 @@ import pytest
 from bot.app import TicketLensBot
 from bot.errors import BadAnswer, BadInput, CredentialsRejected, NotPermitted, TicketNotFound
 from bot.http import Http
+from bot.i18n import Translator, package_catalogs, worded
 from bot.providers.base import Audience, EntryKind, FieldKind
+from bot.providers.palette import humanise
 from bot.providers.parsing import NOT_A_TICKET, path_segment
+from bot.render import render_pages
 from cogs.teambattles._client import NOT_YOURS, PROBE_ID, TeamBattles, TeamBattlesSettings
 from cogs.teambattles._command import parse_ref
+from cogs.teambattles._view import CATEGORIES, PRIORITIES
 from tests.e2e.conftest import GUILD_ID
 from tests.e2e.fake_discord import MANAGE_GUILD
 from tests.fakes.teambattles import FakeTeamBattles, TbKey, tb_key, tb_ticket
@@ -287,6 +292,104 @@ def test_ids_are_kept_as_typed_and_encoded():
     """A document id is sent exactly as typed; the path encoder escapes separators anyway."""
     assert parse_ref(f" {TID} ") == TID
     assert path_segment("a/../b?c") == "a%2F..%2Fb%3Fc"
+
+
+# -- in the reader's language -------------------------------------------------------------
+
+
+def german() -> Translator:
+    """The shipped catalogs with this package's own words, as the running bot has them."""
+    translator = Translator()
+    translator.add_catalogs(package_catalogs("cogs.teambattles"))
+    return translator
+
+
+def plain(view):
+    """`view` with every text a plain `str`: what it read like before texts were `Msg`s."""
+    return dataclasses.replace(
+        view,
+        title=str(view.title),
+        footer=str(view.footer),
+        entries_title=str(view.entries_title),
+        fields=tuple(
+            dataclasses.replace(
+                f,
+                name=str(f.name),
+                value=f.value if isinstance(f.value, datetime) else str(f.value),
+            )
+            for f in view.fields
+        ),
+        entries=tuple(dataclasses.replace(e, author=str(e.author)) for e in view.entries),
+    )
+
+
+def rendered(view, **kwargs) -> str:
+    return all_text([e.to_dict() for page in render_pages(view, **kwargs) for e in page])
+
+
+async def test_a_view_reads_in_german_with_the_tickets_own_words_untouched(fake_tb, fetcher):
+    """German for `de`: field names, the enum values in words, the speakers we name and the
+    footer; the subject, description and messages as sent. English reads as before."""
+    fake_tb.add("alice", tb_ticket(TID, resolvedAt=1782990000000))
+    view = await provider_for(fake_tb, fetcher).fetch({"api_key": ALICE_KEY}, TID)
+    translator = german()
+    text = rendered(view, tr=translator.bind("de"))
+    for word in (
+        "Priorität",
+        "Hoch",
+        "Kategorie",
+        "Streitfall zu einem Match",
+        "Erstellt",
+        "Aktualisiert",
+        "Gelöst",
+        "Ticket-ID",
+        "Nachrichten",
+        "TeamBattles-Support",
+        "TeamBattles · Ticket #1042 · Wartet auf Antwort",
+    ):
+        assert word in text, word
+    assert any(line.startswith("Du · ") for line in text.splitlines())
+    for data in (
+        "Ticket #1042: Match result not recorded",
+        "Our 5v5 match yesterday shows no result.",
+        "Ticket created",
+        "Here is the lobby screenshot link.",
+        TID,
+    ):
+        assert data in text, data
+    for english_word in ("Awaiting response", "Category", "Match dispute", "Messages", "You"):
+        assert english_word not in text, english_word
+
+    before = rendered(plain(view))
+    assert rendered(view) == before
+    assert rendered(view, tr=translator.bind("en-US")) == before
+    assert "TeamBattles · ticket #1042 · Awaiting response" in before
+
+
+def test_words_for_enum_values_read_as_the_humanised_value_in_english():
+    """Each label of a known value is what `humanise` makes of it: English is unchanged."""
+    for value, label in {**PRIORITIES, **CATEGORIES}.items():
+        assert label == humanise(value), value
+
+
+async def test_advice_and_refusals_read_in_german(fake_tb, fetcher):
+    """The provider's own details, advice and refusals of what was typed have German."""
+    de = german().bind("de")
+    fake_tb.keys[ALICE_KEY] = TbKey("alice", scopes=frozenset())
+    provider = provider_for(fake_tb, fetcher)
+    with pytest.raises(NotPermitted) as caught:
+        await provider.fetch({"api_key": ALICE_KEY}, TID)
+    assert worded(caught.value.detail, de) == (
+        "dem API-Schlüssel fehlt die Berechtigung tickets.read:read"
+    )
+    advice = worded(provider.explain(caught.value) or "", de)
+    assert "**Tickets: Read**" in advice
+    assert "`/ticketkonto verknüpfen anbieter:teambattles`" in advice
+    with pytest.raises(BadInput) as refused:
+        parse_ref("#12")
+    assert worded(refused.value.detail, de).startswith("Das sieht nach einer Ticketnummer aus.")
+    (field,) = TeamBattles.credential_fields
+    assert (field.label, worded(field.label, de)) == ("API key", "API-Schlüssel")
 
 
 # -- the command --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -17,6 +18,7 @@ from bot.errors import (
     TicketNotFound,
 )
 from bot.http import Http, make_session
+from bot.i18n import Msg, Translator, package_catalogs, worded
 from bot.providers.base import Audience, Credential, EntryKind, TextFormat
 from bot.redact import Redactor
 from bot.render import render_pages
@@ -611,3 +613,103 @@ async def test_php_notices_without_data_say_so(whmcs8, fetcher):
         await provider.verify(cred(whmcs8))
     assert "PHP warnings" in refused.value.detail
     assert "no WHMCS API answered" not in refused.value.detail
+
+
+# -- in the reader's language ----------------------------------------------------------------
+
+
+def german() -> Translator:
+    """The shipped catalogs with this package's own words, as the running bot has them."""
+    translator = Translator()
+    translator.add_catalogs(package_catalogs("cogs.whmcs"))
+    return translator
+
+
+def plain(view):
+    """`view` with every text a plain `str`: what it read like before texts were `Msg`s."""
+    return dataclasses.replace(
+        view,
+        title=str(view.title),
+        footer=str(view.footer),
+        entries_title=str(view.entries_title),
+        fields=tuple(
+            dataclasses.replace(f, name=str(f.name), value=str(f.value)) for f in view.fields
+        ),
+        entries=tuple(
+            dataclasses.replace(e, author=str(e.author), body=str(e.body)) for e in view.entries
+        ),
+    )
+
+
+def rendered(view, **kwargs) -> str:
+    return all_text([e.to_dict() for page in render_pages(view, **kwargs) for e in page])
+
+
+async def test_a_view_reads_in_german_with_whmcs_own_words_untouched(whmcs, fetcher):
+    """German for `de`: our labels, fallbacks and footer; the subject, messages, names and
+    WHMCS's own status name as sent. English reads exactly as before."""
+    whmcs.tickets[42].messages[0].attachments += [f"log{n}.txt" for n in range(11)]
+    view = await provider_for(fetcher).fetch(cred(whmcs), BY_ID)
+    translator = german()
+    text = rendered(view, tr=translator.bind("de"))
+    for word in (
+        "Abteilung",
+        "Priorität",
+        "Hoch",
+        "Anfragende Person",
+        "Letzte Antwort",
+        "Zugewiesen an",
+        "Dienst #118",
+        "Anhänge",
+        "Unterhaltung",
+        "und 2 weitere",
+        "Zeiten in WHMCS-Serverzeit",
+    ):
+        assert word in text, word
+    for data in (
+        "Ticket #QKD-804113: Site down after DNS change",
+        "Answered",
+        "Technical Support",
+        "I've changed the **A record**",
+        "📎 dns.png",
+        "Propagation takes up to 24h",
+        "Checked zone, looks fine.",
+        "Sam Operator",
+    ):
+        assert data in text, data
+    assert "WHMCS · Ticket #QKD-804113 (ID 42) · Answered · Zeiten" in text
+    for english_word in ("Department", "Priority", "Conversation", "and 2 more", "server time"):
+        assert english_word not in text, english_word
+
+    before = rendered(plain(view))
+    assert rendered(view) == before
+    assert rendered(view, tr=translator.bind("en-US")) == before
+    assert "times are WHMCS server time" in before
+
+
+async def test_advice_refusals_and_form_labels_read_in_german(whmcs8, fetcher):
+    """What the provider says of errors and asks in its form has German; values stay."""
+    de = german().bind("de")
+    provider = provider_for(fetcher)
+    with pytest.raises(TicketNotFound) as caught:
+        await provider.fetch(cred(whmcs8), WhmcsRef("ticketid", "999"))
+    assert "`nummer:`" in worded(provider.explain(caught.value) or "", de)
+    whmcs8.raw = (404, "text/html", "<html>Not found</html>")
+    with pytest.raises(BadInput) as refused:
+        await provider.verify(cred(whmcs8))
+    assert isinstance(refused.value.detail, Msg)
+    assert worded(refused.value.detail, de) == (
+        "Unter dieser URL hat keine WHMCS-API geantwortet (HTTP 404)."
+    )
+    assert "WHMCS-Installation" in worded(provider.explain(refused.value) or "", de)
+    ip_advice = worded(provider.explain(NotPermitted(f"Invalid IP {CALLER_IP}")) or "", de)
+    assert "**Zugangsschlüssel (optional)**" in ip_advice
+    assert "`/ticketconfig einrichten anbieter:whmcs`" in ip_advice
+    labels = [worded(field.label, de) for field in Whmcs.credential_fields]
+    assert labels == ["WHMCS-URL", "API-Identifier", "API-Secret", "Zugangsschlüssel (optional)"]
+    assert [field.label for field in Whmcs.credential_fields] == [
+        "WHMCS URL",
+        "API identifier",
+        "API secret",
+        "Access key (optional)",
+    ]

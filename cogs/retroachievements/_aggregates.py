@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from pydantic import BaseModel
 
 from bot.errors import BadInput, TicketNotFound
+from bot.i18n import Msg
 from bot.providers.base import Audience, EntryKind, TicketView, ViewEntry, ViewField
 from bot.providers.palette import Colour, humanise
 from bot.providers.parsing import read_model
@@ -40,7 +41,12 @@ from cogs.retroachievements._view import (
     SITE,
     STATES,
     TYPES,
+    UNKNOWN,
     UNKNOWN_STATE,
+    achievement_name,
+    described,
+    game_name,
+    two_lines,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -85,20 +91,31 @@ def is_id(value: int) -> bool:
     return 1 <= value <= MAX_ID
 
 
-def check_id(value: int, what: str = "ticket") -> int:
+Numbered = Literal["ticket", "game", "achievement"]
+#: What an id is, by what it names: the answer to an id out of range (a whole sentence each,
+#: so each language words its noun as it must).
+_BAD_ID: Final[dict[Numbered, Msg]] = {
+    "ticket": Msg(
+        "A RetroAchievements ticket id is a whole number, 1 or more (at most 10 digits)."
+    ),
+    "game": Msg("A RetroAchievements game id is a whole number, 1 or more (at most 10 digits)."),
+    "achievement": Msg(
+        "A RetroAchievements achievement id is a whole number, 1 or more (at most 10 digits)."
+    ),
+}
+_NOT_A_REF: Final = Msg("Not a RetroAchievements ticket reference.")
+
+
+def check_id(value: int, what: Numbered = "ticket") -> int:
     """`value` if `is_id`, else BadInput saying what an id is (the command's answer too)."""
     if not is_id(value):
-        raise BadInput(_bad_id(what))
+        raise BadInput(_BAD_ID[what])
     return value
 
 
-def _bad_id(what: str) -> str:
-    return f"A RetroAchievements {what} id is a whole number, 1 or more (at most 10 digits)."
-
-
-def _id_text(text: str, what: str) -> str:
+def _id_text(text: str, what: Numbered) -> str:
     if not _ID_TEXT.fullmatch(text):
-        raise BadInput(_bad_id(what))
+        raise BadInput(_BAD_ID[what])
     return text
 
 
@@ -126,17 +143,21 @@ class RaQuery:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise BadInput("Unknown RetroAchievements query.")
-        if self.mode in ("game", "achievement"):
+            raise BadInput(Msg("Unknown RetroAchievements query."))
+        if self.mode == "game" or self.mode == "achievement":
             _id_text(self.arg, self.mode)
         elif self.mode == "developer":
             if not _DEVELOPER.fullmatch(self.arg):
                 raise BadInput(
-                    "A RetroAchievements developer is a username (2 to 20 letters or digits) "
-                    "or a 26-character ULID."
+                    Msg(
+                        "A RetroAchievements developer is a username (2 to 20 letters or "
+                        "digits) or a 26-character ULID."
+                    )
                 )
         elif self.arg:
-            raise BadInput(f"The RetroAchievements {self.mode} list takes no argument.")
+            raise BadInput(
+                Msg("The RetroAchievements {mode} list takes no argument.", mode=self.mode)
+            )
 
     @classmethod
     def game(cls, game_id: int) -> RaQuery:
@@ -165,8 +186,22 @@ class RaQuery:
 
     @property
     def label(self) -> str:
-        """A short human name for the query ("game 4321"), used in footers and errors."""
+        """A short human name for the query ("game 4321"): its ticket id, and in errors."""
         return f"{self.mode} {self.arg}" if self.arg else self.mode
+
+    def footer(self, provider_label: str) -> Msg:
+        """The footer of its answer: the provider and `label`, in the reader's words."""
+        match self.mode:
+            case "game":
+                return Msg("{label} · game {arg}", label=provider_label, arg=self.arg)
+            case "achievement":
+                return Msg("{label} · achievement {arg}", label=provider_label, arg=self.arg)
+            case "developer":
+                return Msg("{label} · developer {arg}", label=provider_label, arg=self.arg)
+            case "recent":
+                return Msg("{label} · recent", label=provider_label)
+            case "most-reported":
+                return Msg("{label} · most-reported", label=provider_label)
 
 
 def query_params(query: RaQuery) -> dict[str, str]:
@@ -209,14 +244,14 @@ def ref_text(ref: int | RaQuery) -> str:
 def parse_ref(text: str) -> int | RaQuery:
     """The ref `ref_text` wrote, or BadInput for any other text."""
     if len(text) > REF_TEXT_LIMIT:
-        raise BadInput("Not a RetroAchievements ticket reference.")
+        raise BadInput(_NOT_A_REF)
     if _ID_TEXT.fullmatch(text):
         return check_id(int(text))
     if text in _BARE:
         return RaQuery(_BARE[text])
     mode = _PREFIXES.get(text[:2])
     if mode is None:
-        raise BadInput("Not a RetroAchievements ticket reference.")
+        raise BadInput(_NOT_A_REF)
     return RaQuery(mode, text[2:])
 
 
@@ -280,14 +315,14 @@ def find_refs(text: str) -> list[int]:
 
 # --- the answers as views --------------------------------------------------------------------
 
-PENDING_IN_LIST_REASON: Final = (
+PENDING_IN_LIST_REASON: Final = Msg(
     "it lists a Pending Review ticket (quarantined until a moderator checks it)"
 )
-_UNKNOWN: Final = "Unknown"
 
 
-def _count(value: int | None) -> str:
-    return _UNKNOWN if value is None else f"{value:,}"
+def _count(value: int | None) -> Msg:
+    # A template of its own, so a language can group digits its way (or not at all).
+    return UNKNOWN if value is None else Msg("{count:,}", count=value)
 
 
 def _site_url(candidate: str | None, fallback_path: str) -> str:
@@ -297,41 +332,40 @@ def _site_url(candidate: str | None, fallback_path: str) -> str:
     return SITE + fallback_path
 
 
-def _game_name(title: str | None, console: str | None, game_id: int | None) -> str:
-    name = title or (f"Game {game_id}" if game_id is not None else "Unknown game")
-    return f"{name} ({console})" if console else name
-
-
 def _state(ticket: RaTicket) -> str:
     # The table first for 4: whatever label an older server sends, quarantine reads the same
     # as in the single-ticket view.
     if ticket.report_state == PENDING_REVIEW:
         return STATES[PENDING_REVIEW][0]
-    if ticket.report_state_description:
-        return ticket.report_state_description
     label, _ = (
         STATES.get(ticket.report_state, UNKNOWN_STATE)
         if ticket.report_state is not None
         else UNKNOWN_STATE
     )
-    return label
+    return described(ticket.report_state_description, label)
 
 
 def _ticket_entry(ticket: RaTicket, *, with_game: bool) -> ViewEntry:
-    achievement = ticket.achievement_title or f"Achievement {ticket.achievement_id or '?'}"
-    report_type = ticket.report_type_description or (
-        TYPES.get(ticket.report_type, _UNKNOWN) if ticket.report_type is not None else _UNKNOWN
+    achievement = achievement_name(ticket.achievement_title, ticket.achievement_id)
+    report_type = described(
+        ticket.report_type_description,
+        TYPES.get(ticket.report_type, UNKNOWN) if ticket.report_type is not None else UNKNOWN,
     )
-    lines = []
-    if with_game:
-        lines.append(_game_name(ticket.game_title, ticket.console_name, ticket.game_id))
-    lines.append(f"{_state(ticket)} · {report_type}")
-    lines.append(f"Reported by {ticket.reported_by or _UNKNOWN}")
     # List items carry no URL; a bare link line, which Discord makes clickable.
-    lines.append(f"{SITE}/ticket/{ticket.id}")
+    values = {
+        "state": _state(ticket),
+        "type": report_type,
+        "reporter": ticket.reported_by or UNKNOWN,
+        "link": f"{SITE}/ticket/{ticket.id}",
+    }
+    if with_game:
+        game = game_name(ticket.game_title, ticket.console_name, ticket.game_id)
+        body = Msg("{game}\n{state} · {type}\nReported by {reporter}\n{link}", game=game, **values)
+    else:
+        body = Msg("{state} · {type}\nReported by {reporter}\n{link}", **values)
     return ViewEntry(
-        author=f"#{ticket.id} · {achievement}",
-        body="\n".join(lines),
+        author=Msg("#{id} · {achievement}", id=ticket.id, achievement=achievement),
+        body=body,
         kind=EntryKind.ITEM,
         at=ticket.reported_at,
         audience=Audience.PUBLIC,
@@ -351,12 +385,9 @@ def _refusal(tickets: list[RaTicket]) -> str:
     return PENDING_IN_LIST_REASON if any(t.report_state == PENDING_REVIEW for t in tickets) else ""
 
 
-def _shown_note(listed: int, total: int | None, what: str) -> str:
-    if not listed:
-        return f"No {what}."
-    if total is not None and total > listed:
-        return f"The newest {listed} of {total:,} {what}."
-    return ""
+def _newer(listed: int, total: int | None) -> bool:
+    """Whether a list shows only the newest `listed` of `total`."""
+    return total is not None and total > listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,8 +422,8 @@ class _Context:
             thumbnail_url=thumbnail_url,
             fields=fields,
             entries=entries,
-            entries_title=entries_title or "Tickets",
-            footer=f"{self.provider_label} · {self.query.label}",
+            entries_title=entries_title or Msg("Tickets"),
+            footer=self.query.footer(self.provider_label),
             public_refusal=public_refusal,
         )
 
@@ -401,42 +432,65 @@ def _open_colour(count: int | None) -> int:
     return int(Colour.GREEN if count == 0 else Colour.ORANGE)
 
 
+def _recent_description(listed: int, total: int | None) -> Msg:
+    # Whole sentences, one per case, so each language can word them as one.
+    if not listed:
+        return Msg(
+            "Open and Request tickets on published achievements, newest first. No open tickets."
+        )
+    if _newer(listed, total):
+        return Msg(
+            "Open and Request tickets on published achievements, newest first. "
+            "The newest {listed} of {total:,} open tickets.",
+            listed=listed,
+            total=total,
+        )
+    return Msg("Open and Request tickets on published achievements, newest first.")
+
+
 def _recent_view(answer: RaRecent, ctx: _Context) -> TicketView:
     tickets = _listed(answer.recent_tickets)
     return ctx.view(
-        title="Recent open tickets",
+        title=Msg("Recent open tickets"),
         url=_site_url(answer.url, "/tickets"),
         colour=_open_colour(answer.open_tickets),
-        description=(
-            "Open and Request tickets on published achievements, newest first. "
-            + _shown_note(len(tickets), answer.open_tickets, "open tickets")
-        ).strip(),
-        fields=(ViewField(name="Open tickets", value=_count(answer.open_tickets)),),
+        description=_recent_description(len(tickets), answer.open_tickets),
+        fields=(ViewField(name=Msg("Open tickets"), value=_count(answer.open_tickets)),),
         entries=tuple(_ticket_entry(t, with_game=True) for t in tickets),
-        entries_title="Open tickets, newest first",
+        entries_title=Msg("Open tickets, newest first"),
         public_refusal=_refusal(tickets),
     )
 
 
+def _game_description(listed: int, total: int | None) -> Msg:
+    if not listed:
+        return Msg("Tickets on published achievements, in every state, newest first. No tickets.")
+    if _newer(listed, total):
+        return Msg(
+            "Tickets on published achievements, in every state, newest first. "
+            "The newest {listed} of {total:,} tickets.",
+            listed=listed,
+            total=total,
+        )
+    return Msg("Tickets on published achievements, in every state, newest first.")
+
+
 def _game_view(answer: RaGame, ctx: _Context) -> TicketView:
     game_id = answer.game_id if answer.game_id is not None else int(ctx.query.arg)
-    name = _game_name(answer.game_title, answer.console_name, game_id)
+    name = game_name(answer.game_title, answer.console_name, game_id)
     tickets = _listed(answer.tickets)
     icon = next((t.game_icon for t in tickets if t.game_icon), None)
     return ctx.view(
-        title=f"Tickets: {name}",
+        title=Msg("Tickets: {game}", game=name),
         url=_site_url(answer.url, f"/game/{game_id}/tickets"),
         colour=int(Colour.BLURPLE),
         # Upstream counts and lists this game's tickets in every state (Closed and Resolved
         # too), although its key says "OpenTickets": the field says "Tickets", not "Open".
-        description=(
-            "Tickets on published achievements, in every state, newest first. "
-            + _shown_note(len(tickets), answer.open_tickets, "tickets")
-        ).strip(),
+        description=_game_description(len(tickets), answer.open_tickets),
         thumbnail_url=f"{MEDIA}{icon}" if icon and icon.startswith("/") else None,
-        fields=(ViewField(name="Tickets", value=_count(answer.open_tickets)),),
+        fields=(ViewField(name=Msg("Tickets"), value=_count(answer.open_tickets)),),
         entries=tuple(_ticket_entry(t, with_game=False) for t in tickets),
-        entries_title="Tickets, newest first",
+        entries_title=Msg("Tickets, newest first"),
         public_refusal=_refusal(tickets),
     )
 
@@ -445,12 +499,13 @@ def _achievement_view(answer: RaAchievement, ctx: _Context) -> TicketView:
     achievement_id = (
         answer.achievement_id if answer.achievement_id is not None else int(ctx.query.arg)
     )
-    name = answer.achievement_title or f"Achievement {achievement_id}"
-    fields = [ViewField(name="Open tickets", value=_count(answer.open_tickets))]
+    name = achievement_name(answer.achievement_title, achievement_id)
+    fields = [ViewField(name=Msg("Open tickets"), value=_count(answer.open_tickets))]
     if answer.achievement_type:
-        fields.append(ViewField(name="Type", value=humanise(answer.achievement_type)))
+        # The API's own type ("progression"), humanised: its word, not ours.
+        fields.append(ViewField(name=Msg("Type"), value=humanise(answer.achievement_type)))
     return ctx.view(
-        title=f"Open tickets: {name}",
+        title=Msg("Open tickets: {achievement}", achievement=name),
         url=_site_url(answer.url, f"/achievement/{achievement_id}/tickets"),
         colour=_open_colour(answer.open_tickets),
         description=answer.achievement_description or "",
@@ -461,30 +516,37 @@ def _achievement_view(answer: RaAchievement, ctx: _Context) -> TicketView:
 def _developer_view(answer: RaDeveloper, ctx: _Context) -> TicketView:
     name = answer.user or ctx.query.arg
     return ctx.view(
-        title=f"Tickets of developer {name}",
+        title=Msg("Tickets of developer {name}", name=name),
         url=_site_url(answer.url, f"/user/{quote(name, safe='')}/tickets"),
         colour=_open_colour(answer.open),
-        description=(
+        description=Msg(
             "Tickets on the published achievements they maintain. Request and Pending Review "
             "tickets are in none of these counts."
         ),
         fields=(
-            ViewField(name="Open", value=_count(answer.open)),
-            ViewField(name="Closed", value=_count(answer.closed)),
-            ViewField(name="Resolved", value=_count(answer.resolved)),
-            ViewField(name="Total", value=_count(answer.total)),
+            ViewField(name=Msg("Open"), value=_count(answer.open)),
+            ViewField(name=Msg("Closed"), value=_count(answer.closed)),
+            ViewField(name=Msg("Resolved"), value=_count(answer.resolved)),
+            ViewField(name=Msg("Total"), value=_count(answer.total)),
         ),
     )
 
 
 def _game_entry(rank: int, game: RaReportedGame) -> ViewEntry:
-    tickets = "open ticket" if game.open_tickets == 1 else "open tickets"
-    lines = [f"{_count(game.open_tickets)} {tickets}"]
-    if game.game_id is not None and is_id(game.game_id):
-        lines.append(f"{SITE}/game/{game.game_id}/tickets")
+    tickets = (
+        Msg("1 open ticket")
+        if game.open_tickets == 1
+        else Msg("{count} open tickets", count=_count(game.open_tickets))
+    )
+    link = (
+        f"{SITE}/game/{game.game_id}/tickets"
+        if game.game_id is not None and is_id(game.game_id)
+        else None
+    )
+    name = game_name(game.game_title, game.console, game.game_id)
     return ViewEntry(
-        author=f"#{rank} · {_game_name(game.game_title, game.console, game.game_id)}",
-        body="\n".join(lines),
+        author=Msg("#{rank} · {game}", rank=rank, game=name),
+        body=two_lines(tickets, link) if link else tickets,
         kind=EntryKind.ITEM,
         audience=Audience.PUBLIC,
     )
@@ -493,16 +555,16 @@ def _game_entry(rank: int, game: RaReportedGame) -> ViewEntry:
 def _most_reported_view(answer: RaMostReported, ctx: _Context) -> TicketView:
     games = answer.most_reported_games
     return ctx.view(
-        title="Most-reported games",
+        title=Msg("Most-reported games"),
         url=_site_url(answer.url, "/manage/most-reported-games"),
         colour=int(Colour.ORANGE),
         description=(
-            "Games with the most Open and Request tickets on published achievements."
+            Msg("Games with the most Open and Request tickets on published achievements.")
             if games
-            else "No game has open tickets."
+            else Msg("No game has open tickets.")
         ),
         entries=tuple(_game_entry(rank, g) for rank, g in enumerate(games, start=1)),
-        entries_title="Games by open tickets",
+        entries_title=Msg("Games by open tickets"),
     )
 
 

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from bot.errors import BadAnswer, CredentialsRejected, NotPermitted, TicketNotFound
 from bot.http import Http, HttpAnswer
+from bot.i18n import Msg
 from bot.providers.base import (
     Credential,
     CredentialField,
@@ -47,8 +48,8 @@ class RetroAchievements(Provider[int | RaQuery]):
     key = "retroachievements"
     label = "RetroAchievements"
     credential_fields = (
-        CredentialField("username", "Username", kind=FieldKind.PLAIN, max_length=64),
-        CredentialField("api_key", "Web API key", kind=FieldKind.SECRET, max_length=128),
+        CredentialField("username", Msg("Username"), kind=FieldKind.PLAIN, max_length=64),
+        CredentialField("api_key", Msg("Web API key"), kind=FieldKind.SECRET, max_length=128),
     )
     # The Web API key travels in the query string.
     secret_params = frozenset({"y"})

@@ -14,6 +14,7 @@ from bot.errors import (
     TicketLensError,
     TicketNotFound,
 )
+from bot.i18n import Msg
 from bot.providers.base import (
     Audience,
     Credential,
@@ -74,7 +75,7 @@ class SeriesHr(Provider[str]):
     key = "serieshr"
     label = "series.hr"
     credential_fields = (
-        CredentialField("api_key", "API key", kind=FieldKind.SECRET, max_length=200),
+        CredentialField("api_key", Msg("API key"), kind=FieldKind.SECRET, max_length=200),
     )
     visibility = Visibility(public_allowed=True, staff_only=True, public_audience=Audience.PUBLIC)
     secret_headers = frozenset({"apikey"})

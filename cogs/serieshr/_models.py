@@ -17,6 +17,7 @@ from typing import Annotated, Any, Final
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from bot.errors import BadInput
+from bot.i18n import Msg
 from bot.providers.values import OptFlag, OptText, Time
 
 #: `TICKET-`, digits, `-`, letters/digits (the docs' `TICKET-1234567890-ABCD`); the prefix is
@@ -26,7 +27,7 @@ _TICKET_ID_RE: Final = re.compile(r"(?i:TICKET)-([0-9]{1,20})-([A-Za-z0-9]{1,40}
 #: A MongoDB object id: 24 hex digits (sent lower-case, as MongoDB spells them).
 _OBJECT_ID_RE: Final = re.compile(r"[0-9A-Fa-f]{24}")
 
-ID_HELP: Final = (
+ID_HELP: Final = Msg(
     "A series.hr ticket id looks like `TICKET-1234567890-ABCD`, or is the ticket's 24-character "
     "object id (digits 0-9 and letters a-f)."
 )

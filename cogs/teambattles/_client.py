@@ -19,6 +19,7 @@ from bot.errors import (
     TicketNotFound,
 )
 from bot.http import Http, HttpAnswer
+from bot.i18n import Msg
 from bot.providers.base import (
     Credential,
     CredentialField,
@@ -41,36 +42,49 @@ _KEY_RE: Final = re.compile(r"tb_[\x21-\x7e]{1,300}")
 PROBE_ID: Final = "ticketlenskeycheck00000000000000"
 
 # What we tell the member, by cause (each a distinct `detail`, matched again in `explain`).
-KEY_FORMAT: Final = "a TeamBattles API key starts with tb_"
-KEY_INVALID: Final = "the API key is not valid or was revoked"
-KEY_EXPIRED: Final = "the API key has expired"
-KEY_MISSING: Final = "no API key was sent"
-KEY_PAUSED: Final = "the API key is paused"
-SCOPE: Final = "the API key lacks the tickets.read:read permission"
-PLAN: Final = "the key's developer plan does not include this"
-NOT_YOURS: Final = "not found, or not a ticket of this account"
+# Our words, so `Msg`s: shown in the reader's language wherever the core words a detail.
+KEY_FORMAT: Final = Msg("a TeamBattles API key starts with tb_")
+KEY_INVALID: Final = Msg("the API key is not valid or was revoked")
+KEY_EXPIRED: Final = Msg("the API key has expired")
+KEY_MISSING: Final = Msg("no API key was sent")
+KEY_PAUSED: Final = Msg("the API key is paused")
+SCOPE: Final = Msg("the API key lacks the tickets.read:read permission")
+PLAN: Final = Msg("the key's developer plan does not include this")
+NOT_YOURS: Final = Msg("not found, or not a ticket of this account")
+ACCESS_DENIED: Final = Msg("access denied")
 
-_REPLACE_KEY: Final = (
-    "A member's own key is replaced with `/ticketaccount link provider:teambattles`, the "
-    "server's shared team key with `/ticketconfig set provider:teambattles`."
-)
+# Each advice is one whole text (no pieces joined), so each language words it as one; the
+# sentence on replacing a key ends several of them.
 ADVICE: Final[dict[str, str]] = {
-    KEY_FORMAT: (
+    KEY_FORMAT: Msg(
         "Copy the whole key: it starts with `tb_` and is shown once, when it is created in "
         "your TeamBattles developer settings."
     ),
-    KEY_INVALID: f"Create a new key in your TeamBattles developer settings. {_REPLACE_KEY}",
-    KEY_EXPIRED: f"Create a new key (or extend this one) on TeamBattles. {_REPLACE_KEY}",
-    KEY_MISSING: _REPLACE_KEY,
-    KEY_PAUSED: "Resume the key in your TeamBattles developer settings, then try again.",
-    SCOPE: (
+    KEY_INVALID: Msg(
+        "Create a new key in your TeamBattles developer settings. A member's own key is "
+        "replaced with `/ticketaccount link provider:teambattles`, the server's shared team "
+        "key with `/ticketconfig set provider:teambattles`."
+    ),
+    KEY_EXPIRED: Msg(
+        "Create a new key (or extend this one) on TeamBattles. A member's own key is replaced "
+        "with `/ticketaccount link provider:teambattles`, the server's shared team key with "
+        "`/ticketconfig set provider:teambattles`."
+    ),
+    KEY_MISSING: Msg(
+        "A member's own key is replaced with `/ticketaccount link provider:teambattles`, the "
+        "server's shared team key with `/ticketconfig set provider:teambattles`."
+    ),
+    KEY_PAUSED: Msg("Resume the key in your TeamBattles developer settings, then try again."),
+    SCOPE: Msg(
         "TicketLens reads tickets with the **Tickets: Read** permission (`tickets.read:read`). "
         "Give the key that permission in your TeamBattles developer settings (or create a new "
-        f"key with it). {_REPLACE_KEY}"
+        "key with it). A member's own key is replaced with "
+        "`/ticketaccount link provider:teambattles`, the server's shared team key with "
+        "`/ticketconfig set provider:teambattles`."
     ),
-    PLAN: "The key's TeamBattles developer plan does not allow this request.",
+    PLAN: Msg("The key's TeamBattles developer plan does not allow this request."),
 }
-NOT_FOUND_ADVICE: Final = (
+NOT_FOUND_ADVICE: Final = Msg(
     "TeamBattles answers the same either way: the ticket was not found, or not a ticket of this "
     "account (a key reads only its owner's tickets)."
 )
@@ -95,7 +109,7 @@ class TeamBattles(Provider[str]):
     scope = CredentialScope.MEMBER
     credential_fields = (
         CredentialField(
-            "api_key", "API key", kind=FieldKind.SECRET, placeholder="tb_…", max_length=300
+            "api_key", Msg("API key"), kind=FieldKind.SECRET, placeholder="tb_…", max_length=300
         ),
     )
     visibility = Visibility(public_allowed=False)
@@ -174,7 +188,7 @@ def _raise_for(answer: HttpAnswer, ref: str) -> None:
             raise NotPermitted(PLAN)
         if code == "ticket_access_denied":
             raise TicketNotFound(ref, NOT_YOURS)
-        raise NotPermitted("access denied")
+        raise NotPermitted(ACCESS_DENIED)
     if status in (400, 404):
         # Owner-scoped: a missing ticket and someone else's both answer 404.
         raise TicketNotFound(ref, NOT_YOURS)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bot.errors import BadInput
+from bot.i18n import Msg
 from bot.providers.values import Flag, OptInt, Text, Time
 
 #: The ticket id is a TeamBattles (Convex) document id; its grammar is undocumented, so any
@@ -24,11 +25,11 @@ _ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,100}")
 #: `#123` or a short number: the ticket's number, which the API cannot look up.
 _NUMBER_RE: Final = re.compile(r"#\s*\d+|\d{1,9}")
 
-ID_HELP: Final = (
+ID_HELP: Final = Msg(
     "A TeamBattles ticket id is the code in the ticket's address (letters and digits), "
     "not its number."
 )
-NUMBER_HELP: Final = (
+NUMBER_HELP: Final = Msg(
     "That looks like a ticket number. TeamBattles looks tickets up by their id: the code in "
     "the ticket's address (letters and digits), not `#123`."
 )

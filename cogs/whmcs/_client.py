@@ -31,6 +31,7 @@ from bot.errors import (
     TicketNotFound,
 )
 from bot.http import Http, HttpAnswer
+from bot.i18n import Msg
 from bot.providers.base import (
     Credential,
     CredentialField,
@@ -42,7 +43,7 @@ from bot.providers.base import (
 )
 from bot.providers.parsing import read_model
 from bot.settings import ProviderSettings
-from cogs.whmcs._advice import explain
+from cogs.whmcs._advice import capitalised, explain
 from cogs.whmcs._models import WhmcsTicket, is_ticket
 from cogs.whmcs._view import to_view
 
@@ -81,7 +82,7 @@ _PHP_NOTICE_RE = re.compile(
 _JSON: Final = json.JSONDecoder()
 
 #: An install that prints PHP notices into its answers, and no WHMCS answer after them.
-PHP_NOTICES: Final = (
+PHP_NOTICES: Final = Msg(
     "WHMCS answered, but with PHP warnings before the data: check its error display settings"
 )
 
@@ -112,10 +113,11 @@ class WhmcsRef:
 #: expand); no fixed pattern is safe, so only the length is bounded.
 NUMBER_MAX = 64
 
-ONE_OF = (
+ONE_OF = Msg(
     "Give exactly one of `id` (the internal ticket ID, as in the admin area) or `number` "
     "(the ticket number customers see, such as `ABC-123456`)."
 )
+ID_FORMAT = Msg("A WHMCS ticket id is a whole number, 1 or more.")
 
 
 def make_ref(ticket_id: int | None, number: str | None, replies: str) -> WhmcsRef:
@@ -124,15 +126,15 @@ def make_ref(ticket_id: int | None, number: str | None, replies: str) -> WhmcsRe
     if (ticket_id is None) == (number is None):
         raise BadInput(ONE_OF)
     if replies not in ("oldest", "newest"):
-        raise BadInput("`replies` is `oldest` or `newest`.")
+        raise BadInput(Msg("`replies` is `oldest` or `newest`."))
     newest_first = replies == "newest"
     if ticket_id is not None:
         if ticket_id < 1:
-            raise BadInput("A WHMCS ticket id is a whole number, 1 or more.")
+            raise BadInput(ID_FORMAT)
         return WhmcsRef("ticketid", str(ticket_id), newest_first)
     assert number is not None
     if len(number) > NUMBER_MAX or any(ch.isspace() or not ch.isprintable() for ch in number):
-        raise BadInput("That is not a WHMCS ticket number (such as `ABC-123456`).")
+        raise BadInput(Msg("That is not a WHMCS ticket number (such as `ABC-123456`)."))
     return WhmcsRef("ticketnum", number, newest_first)
 
 
@@ -192,20 +194,20 @@ class Whmcs(Provider[WhmcsRef]):
     credential_fields = (
         CredentialField(
             "url",
-            "WHMCS URL",
+            Msg("WHMCS URL"),
             kind=FieldKind.URL,
             placeholder="https://billing.example.com",
             max_length=300,
         ),
         # Half of the login: masked like the secret.
-        CredentialField("identifier", "API identifier", kind=FieldKind.SECRET, max_length=128),
-        CredentialField("secret", "API secret", kind=FieldKind.SECRET, max_length=128),
+        CredentialField("identifier", Msg("API identifier"), kind=FieldKind.SECRET, max_length=128),
+        CredentialField("secret", Msg("API secret"), kind=FieldKind.SECRET, max_length=128),
         CredentialField(
             "accesskey",
-            "Access key (optional)",
+            Msg("Access key (optional)"),
             kind=FieldKind.SECRET,
             required=False,
-            placeholder="Only if $api_access_key is set in configuration.php",
+            placeholder=Msg("Only if $api_access_key is set in configuration.php"),
             max_length=128,
         ),
     )
@@ -224,7 +226,7 @@ class Whmcs(Provider[WhmcsRef]):
         try:
             target = endpoint(credential.get("url", ""))
         except (TypeError, ValueError):
-            raise BadInput("The stored WHMCS URL is not a valid URL.") from None
+            raise BadInput(Msg("The stored WHMCS URL is not a valid URL.")) from None
         data = {
             "action": "GetTicket",
             "responsetype": "json",
@@ -248,12 +250,12 @@ class Whmcs(Provider[WhmcsRef]):
         """The inverse of `ref_text`, validated like the command's options."""
         kind, order, value = text[:1], text[1:2], text[2:]
         if kind not in ("i", "n") or order not in ("+", "-") or not value:
-            raise BadInput("That is not a WHMCS ticket reference.")
+            raise BadInput(Msg("That is not a WHMCS ticket reference."))
         replies = "newest" if order == "-" else "oldest"
         if kind == "n":
             return make_ref(None, value, replies)
         if not (value.isascii() and value.isdigit()) or len(value) > 19:
-            raise BadInput("A WHMCS ticket id is a whole number, 1 or more.")
+            raise BadInput(ID_FORMAT)
         return make_ref(int(value), None, replies)
 
     def id_option(self, ref: WhmcsRef) -> int | None:
@@ -273,7 +275,7 @@ class Whmcs(Provider[WhmcsRef]):
         the URL against the address rules before this is called.
         """
         if not credential.get("identifier") or not credential.get("secret"):
-            raise BadInput("The API identifier and the API secret are both needed.")
+            raise BadInput(Msg("The API identifier and the API secret are both needed."))
         key = fingerprint_of(credential)
         try:
             answer = await self._get_ticket(credential, {"ticketid": "0"})
@@ -287,14 +289,17 @@ class Whmcs(Provider[WhmcsRef]):
         else:
             self._rejected.pop(key, None)
             return
-        raise BadInput(f"{detail[:1].upper()}{detail[1:]}.")
+        raise BadInput(_sentence(detail))
 
     def _refuse_if_held(self, credential: Credential) -> None:
         held = self._rejected.get(fingerprint_of(credential))
         if held is not None:
             raise CredentialsRejected(
-                f"{held}; not tried again for now, as repeated failed logins make WHMCS ban "
-                "the bot's IP"
+                Msg(
+                    "{reason}; not tried again for now, as repeated failed logins make WHMCS "
+                    "ban the bot's IP",
+                    reason=held,
+                )
             )
 
     async def recheck(self, credential: Credential) -> None:
@@ -334,12 +339,15 @@ class Whmcs(Provider[WhmcsRef]):
         if payload is None:
             if status in (401, 403):
                 raise NotPermitted(
-                    f"HTTP {status} without a WHMCS answer: a firewall, WAF or proxy in front "
-                    "of WHMCS may be blocking the bot",
+                    Msg(
+                        "HTTP {status} without a WHMCS answer: a firewall, WAF or proxy in "
+                        "front of WHMCS may be blocking the bot",
+                        status=status,
+                    )
                 )
             if _PHP_NOTICE_RE.search(_body_text(answer)):
                 raise BadAnswer(PHP_NOTICES)
-            raise BadAnswer(f"no WHMCS API answered at that URL (HTTP {status})")
+            raise BadAnswer(_no_api(status))
         result = str(payload.get("result") or "").strip().lower()
         if result == "error":
             message = payload.get("message")
@@ -348,7 +356,7 @@ class Whmcs(Provider[WhmcsRef]):
                 return {}
             raise error
         if result != "success" or status != 200:
-            raise BadAnswer(f"no WHMCS API answered at that URL (HTTP {status})")
+            raise BadAnswer(_no_api(status))
         return payload
 
     def _error_for(
@@ -363,28 +371,50 @@ class Whmcs(Provider[WhmcsRef]):
         if low.startswith(("invalid ip", "ip banned", "invalid permissions", "access denied")):
             return NotPermitted(shown)
         if not shown:
-            return NotPermitted("WHMCS reported an error without a message")
-        return NotPermitted(f"WHMCS said: {shown}")
+            return NotPermitted(Msg("WHMCS reported an error without a message"))
+        return NotPermitted(Msg("WHMCS said: {message}", message=shown))
 
     def _redirect_detail(self, answer: HttpAnswer, credential: Credential) -> str:
-        where = ""
+        status = answer.status
         try:
             location = URL(answer.headers.get("Location", "").strip())
         except (TypeError, ValueError):
             location = None
         if location is not None and location.is_absolute() and location.host:
             origin = f"{location.scheme}://{location.host}"
-            where = f" to {self.quote(origin, credential, limit=MESSAGE_LIMIT)}"
-        elif location is not None and str(location):
-            where = " to another page of the same site"
-        return (
-            f"WHMCS answered with a redirect (HTTP {answer.status}){where}, which TicketLens "
-            "does not follow"
+            return Msg(
+                "WHMCS answered with a redirect (HTTP {status}) to {origin}, which TicketLens "
+                "does not follow",
+                status=status,
+                origin=self.quote(origin, credential, limit=MESSAGE_LIMIT),
+            )
+        if location is not None and str(location):
+            return Msg(
+                "WHMCS answered with a redirect (HTTP {status}) to another page of the same "
+                "site, which TicketLens does not follow",
+                status=status,
+            )
+        return Msg(
+            "WHMCS answered with a redirect (HTTP {status}), which TicketLens does not follow",
+            status=status,
         )
 
     def explain(self, error: TicketLensError) -> str | None:
         """What to do about WHMCS's own failure modes (`_advice`)."""
         return explain(error, key=self.key)
+
+
+def _no_api(status: int) -> Msg:
+    """What an answer that is not WHMCS's API is (a BadAnswer's detail)."""
+    return Msg("no WHMCS API answered at that URL (HTTP {status})", status=status)
+
+
+def _sentence(detail: str) -> str:
+    """A BadAnswer's detail as the sentence a BadInput shows (our words kept translatable)."""
+    if isinstance(detail, Msg) and detail.template == _no_api(0).template:
+        return Msg("No WHMCS API answered at that URL (HTTP {status}).", **detail.values)
+    detail = capitalised(detail)
+    return Msg("{detail}.", detail=detail) if isinstance(detail, Msg) else f"{detail}."
 
 
 def _body_text(answer: HttpAnswer) -> str:

@@ -3,6 +3,10 @@ WHMCS: a `GetTicket` answer -> TicketView (API facts: docs/providers/whmcs.md).
 
 WHMCS sends dates as its server's local time without a zone, so they are shown as sent (the
 footer says so) rather than read as moments.
+
+Our own words (field names, fallbacks, the footer's frame) are `Msg`s, translated per reader;
+what WHMCS sends (subject, messages, names, and status names, which admins define) is data and
+shown as sent. Priorities are WHMCS's fixed three, so those words are ours to translate.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from bot.i18n import Msg
 from bot.providers.base import (
     Audience,
     EntryKind,
@@ -45,6 +50,14 @@ _HTML_TAG_RE = re.compile(
 )
 _MARKDOWN_CHARS_RE = re.compile(r"([\\*_~|`\[\]])")
 
+#: WHMCS's fixed priorities (docs: Low, Medium, High), as sent: our words for them.
+_PRIORITIES: Final[Mapping[str, str]] = {
+    "Low": Msg("Low"),
+    "Medium": Msg("Medium"),
+    "High": Msg("High"),
+}
+UNKNOWN: Final = Msg("Unknown")
+
 
 def _date(value: str) -> str:
     value = value.strip()
@@ -55,23 +68,54 @@ def _format_of(text: str) -> TextFormat:
     return TextFormat.HTML if _HTML_TAG_RE.search(text) else TextFormat.MARKDOWN
 
 
+def _with_kind(name: str, kind: str) -> str:
+    """`name (kind)`: the requestor type after a name, which may be our own fallback word."""
+    if not kind:
+        return name
+    if isinstance(name, Msg):
+        return Msg("{name} ({kind})", name=name, kind=kind)
+    return f"{name} ({kind})"
+
+
 def _with_attachments(body: str, fmt: TextFormat, names: list[str], removed: bool) -> str:
     if not names:
         return body
-    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    line = f"📎 {shown}" + (" (files removed)" if removed else "")
+    # The file names are escaped for the body's format; our words around them need no escape
+    # (in no language: they hold no markup characters).
     if fmt is TextFormat.HTML:
-        return f"{body}<br><br>{html.escape(line)}"
-    escaped = _MARKDOWN_CHARS_RE.sub(r"\\\1", line)
-    return f"{body}\n\n{escaped}"
+        escaped = [html.escape(name) for name in names[:10]]
+    else:
+        escaped = [_MARKDOWN_CHARS_RE.sub(r"\\\1", name) for name in names[:10]]
+    files: str = ", ".join(escaped)
+    if len(names) > 10:
+        files = Msg("{files} and {count} more", files=files, count=len(names) - 10)
+    if removed:
+        line: str = Msg("📎 {files} (files removed)", files=files)
+    elif isinstance(files, Msg):
+        line = Msg("📎 {files}", files=files)
+    else:
+        line = f"📎 {files}"
+    ours = isinstance(body, Msg) or isinstance(line, Msg)
+    if fmt is TextFormat.HTML:
+        if ours:
+            return Msg("{body}<br><br>{attachments}", body=body, attachments=line)
+        return f"{body}<br><br>{line}"
+    if ours:
+        return Msg("{body}\n\n{attachments}", body=body, attachments=line)
+    return f"{body}\n\n{line}"
 
 
 def _entry(
     author: str, date: str, text: str, names: list[str], removed: bool, **kind: Any
 ) -> ViewEntry:
     fmt = _format_of(text)
-    body = text.strip() or "(no text)"
-    label = f"{author} · {date}" if date else author
+    body = text.strip() or Msg("(no text)")
+    if not date:
+        label = author
+    elif isinstance(author, Msg):
+        label = Msg("{author} · {date}", author=author, date=date)
+    else:
+        label = f"{author} · {date}"
     return ViewEntry(
         author=label, body=_with_attachments(body, fmt, names, removed), format=fmt, **kind
     )
@@ -79,13 +123,16 @@ def _entry(
 
 def _reply_entry(reply: WhmcsReply) -> ViewEntry:
     if reply.by_staff:
-        name = reply.admin.strip() or reply.requestor_name.strip() or reply.name.strip() or "Staff"
+        name = (
+            reply.admin.strip()
+            or reply.requestor_name.strip()
+            or reply.name.strip()
+            or Msg("Staff")
+        )
         kind = EntryKind.STAFF
     else:
-        name = reply.requestor_name.strip() or reply.name.strip() or "Customer"
-        requestor_type = reply.requestor_type.strip()
-        if requestor_type:
-            name = f"{name} ({requestor_type})"
+        name = reply.requestor_name.strip() or reply.name.strip() or Msg("Customer")
+        name = _with_kind(name, reply.requestor_type.strip())
         kind = EntryKind.CUSTOMER
     return _entry(
         name,
@@ -100,7 +147,7 @@ def _reply_entry(reply: WhmcsReply) -> ViewEntry:
 
 def _note_entry(note: WhmcsNote) -> ViewEntry:
     return _entry(
-        note.admin.strip() or "Staff",
+        note.admin.strip() or Msg("Staff"),
         _date(note.date),
         note.message,
         note.attachment_names,
@@ -145,23 +192,24 @@ def timeline(ticket: WhmcsTicket, *, newest_first: bool) -> list[ViewEntry]:
 
 def _requester(ticket: WhmcsTicket) -> str:
     name = (
-        ticket.requestor_name.strip()
-        or ticket.owner_name.strip()
-        or ticket.name.strip()
-        or "Unknown"
+        ticket.requestor_name.strip() or ticket.owner_name.strip() or ticket.name.strip() or UNKNOWN
     )
-    requestor_type = ticket.requestor_type.strip()
-    return f"{name} ({requestor_type})" if requestor_type else name
+    return _with_kind(name, ticket.requestor_type.strip())
 
 
 def _service(value: str) -> str:
     value = value.strip()
     if len(value) > 1 and value[1:].isdigit():
         if value[0] in "Ss":
-            return f"Service #{value[1:]}"
+            return Msg("Service #{number}", number=value[1:])
         if value[0] in "Dd":
-            return f"Domain #{value[1:]}"
+            return Msg("Domain #{number}", number=value[1:])
     return value
+
+
+def _priority(value: str) -> str:
+    value = value.strip()
+    return _PRIORITIES.get(value) or value or "—"
 
 
 def to_view(
@@ -174,57 +222,82 @@ def to_view(
     """
     number = str(ticket.number) if ticket.number is not None else ""
     tid = ticket.tid.strip() or number or ref.value
-    status = ticket.status.strip() or "Unknown"
+    status = ticket.status.strip() or UNKNOWN
     replies = [r for r in ticket.replies if not r.is_opening]
     names = [name for r in ticket.replies for name in r.attachment_names]
     if not ticket.replies:
         names = attachment_names(ticket.attachment, ticket.attachments)
     removed = any(r.attachments_removed for r in ticket.replies) or ticket.attachments_removed
-    attachments = str(len(names)) if names else "None"
-    if names and removed:
-        attachments += " (files removed)"
+    if not names:
+        attachments: str = Msg("None")
+    elif removed:
+        attachments = Msg("{count} (files removed)", count=len(names))
+    else:
+        attachments = str(len(names))
 
     fields: list[ViewField] = [
-        ViewField(name="Status", value=status),
-        ViewField(name="Priority", value=ticket.priority.strip() or "—"),
-        ViewField(name="Department", value=ticket.deptname.strip() or "—"),
-        ViewField(name="Requester", value=_requester(ticket), audience=Audience.REQUESTER),
+        ViewField(name=Msg("Status"), value=status),
+        ViewField(name=Msg("Priority"), value=_priority(ticket.priority)),
+        ViewField(name=Msg("Department"), value=ticket.deptname.strip() or "—"),
+        ViewField(name=Msg("Requester"), value=_requester(ticket), audience=Audience.REQUESTER),
     ]
     email = ticket.requestor_email.strip() or ticket.email.strip()
     if email:
-        fields.append(ViewField(name="Email", value=email, audience=Audience.STAFF))
+        fields.append(ViewField(name=Msg("Email"), value=email, audience=Audience.STAFF))
     if ticket.cc.strip():
-        fields.append(ViewField(name="CC", value=ticket.cc.strip(), audience=Audience.STAFF))
+        fields.append(ViewField(name=Msg("CC"), value=ticket.cc.strip(), audience=Audience.STAFF))
     fields += [
-        ViewField(name="Created", value=_date(ticket.date) or "—"),
-        ViewField(name="Last reply", value=_date(ticket.lastreply) or "—"),
-        ViewField(name="Replies", value=str(len(replies))),
+        ViewField(name=Msg("Created"), value=_date(ticket.date) or "—"),
+        ViewField(name=Msg("Last reply"), value=_date(ticket.lastreply) or "—"),
+        ViewField(name=Msg("Replies"), value=str(len(replies))),
         ViewField(
-            name="Flagged to",
-            value=f"Admin #{ticket.flag}" if ticket.flag else "Nobody",
+            name=Msg("Flagged to"),
+            value=Msg("Admin #{number}", number=ticket.flag) if ticket.flag else Msg("Nobody"),
             audience=Audience.STAFF,
         ),
     ]
     if ticket.admin.strip():
         fields.append(
-            ViewField(name="Opened by staff", value=ticket.admin.strip(), audience=Audience.STAFF)
+            ViewField(
+                name=Msg("Opened by staff"), value=ticket.admin.strip(), audience=Audience.STAFF
+            )
         )
-    fields.append(ViewField(name="Attachments", value=attachments, audience=Audience.REQUESTER))
-    if _service(ticket.service):
-        fields.append(
-            ViewField(name="Related to", value=_service(ticket.service), audience=Audience.STAFF)
-        )
+    fields.append(
+        ViewField(name=Msg("Attachments"), value=attachments, audience=Audience.REQUESTER)
+    )
+    service = _service(ticket.service)
+    if service:
+        fields.append(ViewField(name=Msg("Related to"), value=service, audience=Audience.STAFF))
 
     subject = ticket.subject.strip()
-    id_part = f" (id {number})" if number and number != tid else ""
+    if subject:
+        title = Msg("Ticket #{number}: {subject}", number=tid, subject=subject)
+    else:
+        title = Msg("Ticket #{number}", number=tid)
+    # The product's name and the status (WHMCS's own words) are values, never translated.
+    if number and number != tid:
+        footer = Msg(
+            "{label} · ticket #{number} (id {id}) · {status} · times are {label} server time",
+            label=provider_label,
+            number=tid,
+            id=number,
+            status=status,
+        )
+    else:
+        footer = Msg(
+            "{label} · ticket #{number} · {status} · times are {label} server time",
+            label=provider_label,
+            number=tid,
+            status=status,
+        )
     return TicketView(
         provider=provider,
         provider_label=provider_label,
         ticket_id=tid,
-        title=f"Ticket #{tid}: {subject}" if subject else f"Ticket #{tid}",
+        title=title,
         colour=int(_STATUS_COLOURS.get(status.lower(), Colour.SLATE)),
         fields=tuple(fields),
         entries=tuple(timeline(ticket, newest_first=ref.newest_first)),
-        entries_title="Conversation",
-        footer=f"WHMCS · ticket #{tid}{id_part} · {status} · times are WHMCS server time",
+        entries_title=Msg("Conversation"),
+        footer=footer,
     )
