@@ -71,10 +71,29 @@ async def running_bot(
                 await asyncio.wait_for(bot.wait_until_ready(), 10)
                 yield bot
             finally:
+                await settle()
                 await bot.close()
                 await task
                 await fetcher.close()
                 await store.close()
+
+
+async def settle(timeout: float = 2.0) -> None:  # noqa: ASYNC109
+    """
+    Let the bot finish what it is doing (work after an answer, such as recording the lookup,
+    then discord.py's completion event), as a graceful shutdown would, so a test's end does
+    not close the loop under a task that has not started.
+    """
+    current = asyncio.current_task()
+    for _ in range(5):
+        pending = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not current and t.get_name().startswith(("discord", "CommandTree"))
+        ]
+        if not pending:
+            return
+        await asyncio.wait(pending, timeout=timeout)
 
 
 def embeds_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
