@@ -415,8 +415,8 @@ async def test_history_keeps_at_most_the_newest_hundred_per_provider(db_path, ke
         extra = 5
         for n in range(HISTORY_KEEP + extra):
             await store.record_lookup(GUILD, MEMBER, "ra", str(n), at=T0 + timedelta(seconds=n))
-        assert _count(db_path, "lookup_history", "provider = 'ra'") == HISTORY_KEEP
         newest = await store.recent_lookups(GUILD, MEMBER, "ra", limit=1000, now=T0)
+        assert _count(db_path, "lookup_history", "provider = 'ra'") == HISTORY_KEEP
         assert newest == [str(n) for n in reversed(range(extra, HISTORY_KEEP + extra))]
         assert await store.recent_lookups(GUILD, MEMBER, "ra", now=T0) == newest[:25]
         assert await store.recent_lookups(GUILD, MEMBER, "whmcs", now=T0) == ["kept"]
@@ -560,3 +560,22 @@ async def test_a_0002_database_upgrades_without_losing_rows(db_path, key, monkey
     with _raw(db_path) as raw:
         versions = [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY 1")]
     assert versions[:3] == [1, 2, 3]
+
+
+async def test_recorded_lookups_are_written_in_batches_and_on_close(db_path, key):
+    """A lookup is remembered at once for its member (autocomplete reads it), written to disk
+    with others, and a clean close writes whatever still waits."""
+    store = await SqliteStore.open(db_path, Sealer(key))
+    try:
+        await store.record_lookup(GUILD, MEMBER, "ra", "1", at=T0)
+        await store.record_lookup(GUILD, ADMIN, "ra", "2", at=T0)
+        assert _count(db_path, "lookup_history", "1 = 1") == 0  # waiting, not yet written
+        assert await store.recent_lookups(GUILD, MEMBER, "ra", now=T0) == ["1"]
+        assert _count(db_path, "lookup_history", "1 = 1") == 2  # that read wrote the batch
+        await store.record_lookup(GUILD, MEMBER, "ra", "3", at=T0)
+    finally:
+        await store.close()
+    assert _count(db_path, "lookup_history", "ref = '3'") == 1
+    # A lookup finishing while the bot shuts down is not an error; it is just not kept.
+    await store.record_lookup(GUILD, MEMBER, "ra", "after close", at=T0)
+    assert _count(db_path, "lookup_history", "ref = 'after close'") == 0
