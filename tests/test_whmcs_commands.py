@@ -390,3 +390,27 @@ async def test_stored_private_url_is_refused_at_lookup(fake_discord, whmcs8, tmp
     assert "The URL was refused" in text
     assert "/ticketconfig set provider:whmcs" in text
     assert whmcs8.requests == []
+
+
+async def test_context_menu_finds_links_to_this_servers_whmcs_for_staff(bot, fake_discord, whmcs8):
+    """An admin-area link to the server's own WHMCS in a message: staff get the ticket
+    privately; a member without staff rights is refused as by `/ticket whmcs`."""
+    await configure(bot, whmcs8)
+    link = f"{whmcs8.url.rstrip('/')}/admin/supporttickets.php?action=view&id=42"
+    message = fake_discord.user_message(f"can someone check {link} ?")
+
+    staff = await fake_discord.send_message_command(
+        "Look up tickets", message, permissions=MANAGE_GUILD
+    )
+    answer = (await fake_discord.wait_for_followups(staff, count=1))[0]
+    assert "Site down after DNS change" in all_text(answer["embeds"])
+    assert answer["flags"] & 64
+    header = fake_discord.messages[staff.original_message_id or 0]
+    assert "1 ticket reference" in header["content"]
+
+    member = await fake_discord.send_message_command(
+        "Look up tickets", message, user_id=77, permissions=0
+    )
+    answer = (await fake_discord.wait_for_followups(member, count=1))[0]
+    assert "Staff only" in all_text(answer["embeds"])
+    assert "Site down" not in str(answer)

@@ -253,10 +253,15 @@ class Whmcs(Provider[WhmcsRef]):
             raise BadInput(Msg("That is not a WHMCS ticket reference."))
         replies = "newest" if order == "-" else "oldest"
         if kind == "n":
-            return make_ref(None, value, replies)
-        if not (value.isascii() and value.isdigit()) or len(value) > 19:
+            ref = make_ref(None, value, replies)
+        elif not (value.isascii() and value.isdigit()) or len(value) > 19:
             raise BadInput(ID_FORMAT)
-        return make_ref(int(value), None, replies)
+        else:
+            ref = make_ref(int(value), None, replies)
+        # One text per ref (no `i+007`, no padded number): what we wrote, or nothing.
+        if self.ref_text(ref) != text:
+            raise BadInput(Msg("That is not a WHMCS ticket reference."))
+        return ref
 
     def id_option(self, ref: WhmcsRef) -> int | None:
         """The `id` option is the ticket id; a ticket number goes in `number` instead."""
