@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Coroutine, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import discord
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.app import TicketLensBot
 
 R = TypeVar("R", bound=Hashable)
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +108,13 @@ async def run_lookup(
     started = time.monotonic()
     # The lookup runs in this task; a timer defers the interaction if it is not done in time.
     # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
-    # Until the decision is known the deferral is private: errors are always private, and a
-    # public answer edits its public placeholder (see `_Deferral`).
+    # A public request defers publicly; if it is then refused or fails, the answer is still
+    # private and the public placeholder is removed (`bot.respond.send_private`).
     deferral = _Deferral(interaction, ephemeral=not public)
     remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    timer = asyncio.get_running_loop().call_later(max(0.0, remaining), deferral.start)
-    try:
-        answer = await prepare(bot, interaction, provider, ref, public=public)
-    except asyncio.CancelledError:
-        # The deferral failed (nobody can be answered now) and stopped the lookup: say why.
-        if deferral.failure is None:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        raise deferral.failure from None
-    finally:
-        timer.cancel()
-        deferral.fetching = False
-    await deferral.finished()
+    answer = await deferral.around(
+        prepare(bot, interaction, provider, ref, public=public), after=remaining
+    )
     await _send_answer(interaction, provider, ref, answer)
     await remember(bot, interaction, provider, ref)
 
@@ -206,18 +197,9 @@ async def press(
     ref = provider.parse_ref(ref_text)
     public = message is not None and not message.flags.ephemeral
     deferral = _Deferral(interaction, ephemeral=True, update=True)
-    timer = asyncio.get_running_loop().call_later(DEFER_AFTER_S, deferral.start)
-    try:
-        answer = await prepare(bot, interaction, provider, ref, public=public, fresh=fresh)
-    except asyncio.CancelledError:
-        if deferral.failure is None:
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        raise deferral.failure from None
-    finally:
-        timer.cancel()
-        deferral.fetching = False
-    await deferral.finished()
+    answer = await deferral.around(
+        prepare(bot, interaction, provider, ref, public=public, fresh=fresh), after=DEFER_AFTER_S
+    )
     shown = max(0, min(page, len(answer.pages) - 1))
     ref_text = persistent_ref(provider, ref, len(answer.pages)) or ref_text
     buttons = controls(
@@ -246,6 +228,27 @@ class _Deferral:
         self._task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
         self.fetching = True
+
+    async def around(self, work: Coroutine[Any, Any, T], *, after: float) -> T:
+        """
+        `work`'s result, run in this task; the interaction is deferred if `work` is not done
+        `after` seconds from now. If that deferral fails (nobody can be answered any more),
+        `work` is stopped and the deferral's error raised instead.
+        """
+        timer = asyncio.get_running_loop().call_later(max(0.0, after), self.start)
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            # The deferral failed and stopped the work: say why.
+            if self.failure is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            raise self.failure from None
+        finally:
+            timer.cancel()
+            self.fetching = False
+        await self.finished()
+        return result
 
     def start(self) -> None:
         """Send the deferral now (the timer's callback)."""
