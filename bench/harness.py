@@ -51,7 +51,7 @@ RATE_PER_S = "100000"
 #: Settings any subject reads: never inherited from the shell running the bench.
 _SETTINGS = re.compile(
     r"^(DISCORD_TOKEN|DATABASE_URL|SECRET_KEY|DATA_DIR|HTTP_TIMEOUT_S|CACHE_TTL_S|LOG_LEVEL"
-    r"|DEV_GUILD_ID|RETROACHIEVEMENTS_.*|BARE_.*)$"
+    r"|DEV_GUILD_ID|RETROACHIEVEMENTS_.*|BARE_.*|METRICS_.*|SHUTDOWN_TIMEOUT_S|DATABASE_.*)$"
 )
 
 

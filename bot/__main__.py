@@ -3,7 +3,12 @@
 
 Start-up failures an admin can fix are one line on stderr and an exit code, never a traceback:
 2 for configuration (missing DISCORD_TOKEN, bad setting, SECRET_KEY that does not open the
-stored credentials), 1 when Discord rejects the token.
+stored credentials, METRICS_PORT taken, SECRET_KEY unset with a PostgreSQL DATABASE_URL, a
+database server that cannot be reached or refuses the login), 1 when Discord rejects the token.
+
+SIGTERM (or SIGINT) shuts down gracefully: new commands get "restarting", those in flight
+finish (up to SHUTDOWN_TIMEOUT_S), then the bot, the HTTP session and the store close (the
+store writes what it still holds) and the process exits 0. A second signal stops at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import importlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 import discord
 from pydantic import ValidationError
@@ -20,10 +26,12 @@ from pydantic_settings import BaseSettings
 
 from bot.app import TicketLensBot, discover_extensions
 from bot.crypto import KeyConfigError, Sealer, load_or_create_key
+from bot.health import EndpointUnavailable
 from bot.http import Http, make_session
 from bot.redact import Redactor, install_log_redaction
 from bot.settings import Settings, describe_validation_error
-from bot.store import KeyMismatch, SchemaTooNew, SqliteStore
+from bot.store import DatabaseUnavailable, KeyMismatch, SchemaTooNew
+from bot.stores import open_store, url_secrets
 
 log = logging.getLogger("bot")
 
@@ -65,6 +73,24 @@ def configure_logging(level: str, redactor: Redactor) -> None:
     install_log_redaction(redactor, numeric)
 
 
+def stop_on_signal(bot: TicketLensBot, timeout_s: float) -> Callable[[], None]:
+    """The SIGTERM/SIGINT handler: the first signal drains (`TicketLensBot.shutdown`), a
+    second one closes at once."""
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    def handle() -> None:
+        if bot.draining:
+            log.warning("second signal: stopping now, %d command(s) still in flight", bot.in_flight)
+            task = loop.create_task(bot.close())
+        else:
+            task = loop.create_task(bot.shutdown(timeout_s))
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    return handle
+
+
 async def run(
     settings: Settings,
     sections: dict[type[BaseSettings], BaseSettings],
@@ -73,9 +99,11 @@ async def run(
 ) -> int:
     """Own the session and the store for the bot's lifetime; return the exit code."""
     try:
-        store = await SqliteStore.open(settings.sqlite_path, Sealer(key))
-    except (KeyMismatch, SchemaTooNew) as exc:
-        _fail(str(exc))
+        store = await open_store(settings, Sealer(key))
+    except (KeyMismatch, SchemaTooNew, DatabaseUnavailable) as exc:
+        # The messages leave out the URL's password; the redactor also catches a driver's
+        # error text that might quote it.
+        _fail(redactor.redact(str(exc)))
         return EXIT_CONFIG
     try:
         async with make_session(settings.http_timeout_s) as session:
@@ -89,8 +117,9 @@ async def run(
                 tune_collector=True,
             )
             loop = asyncio.get_running_loop()
+            on_signal = stop_on_signal(bot, settings.shutdown_timeout_s)
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+                loop.add_signal_handler(sig, on_signal)
             try:
                 async with bot:
                     try:
@@ -101,6 +130,9 @@ async def run(
                             "again from the Developer Portal."
                         )
                         return EXIT_LOGIN
+                    except EndpointUnavailable as exc:
+                        _fail(str(exc))
+                        return EXIT_CONFIG
             finally:
                 await http.close()
     finally:
@@ -123,8 +155,18 @@ def main() -> int:
     redactor.add(settings.discord_token.get_secret_value())
     if settings.secret_key:
         redactor.add(settings.secret_key.get_secret_value())
+    redactor.add(*url_secrets(settings.database_url))
     configure_logging(settings.log_level, redactor)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if settings.database_backend == "postgres" and secret is None:
+        # Every process shares the database, so all need the same key: a key file generated
+        # here would be this machine's alone, and the next process would refuse to start.
+        _fail(
+            "SECRET_KEY is required with a PostgreSQL DATABASE_URL (every process must use the "
+            "same key; no key file is generated): set it, e.g. to the output of python3 -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+        return EXIT_CONFIG
     try:
         key = load_or_create_key(secret, settings.key_file)
     except KeyConfigError as exc:

@@ -7,10 +7,17 @@ loaded in `setup_hook` (provider packages first, then core modules such as `cogs
 build their choices from the registry), then the command tree is synced only if its hash
 changed since the last sync. Providers plug in through their Cog (`bot.providers.extension`),
 which calls `register_provider` and `add_lookup_command`; nothing in `bot/` names a provider.
+
+It owns its metrics (`bot.metrics`, handed to the HTTP layer and the ticket cache) and, with
+METRICS_PORT, the `/healthz` and `/metrics` endpoint (`bot.health`), started in `setup_hook`.
+Shutting down (`shutdown`, on SIGTERM) is graceful: every command and button press is admitted
+by `admit`, which refuses new ones once draining ("restarting", through the one error handler)
+and keeps the task of each one running, so `shutdown` can wait for them before closing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -29,8 +36,10 @@ from bot import controls, wording
 from bot.access import Access
 from bot.cache import TicketCache
 from bot.errors import TicketLensError
+from bot.health import Endpoint, GatewayState
 from bot.http import Http
 from bot.i18n import Translator, worded
+from bot.metrics import Metrics
 from bot.providers.base import Provider, TicketView
 from bot.providers.extension import PROVIDER_EXTRA
 from bot.redact import Redactor
@@ -78,6 +87,24 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+class Restarting(app_commands.CheckFailure):
+    """A command or button press that arrived while the bot shuts down: not run, and the
+    member is told to try again in a moment (`wording.RESTARTING`)."""
+
+
+class TicketLensTree(app_commands.CommandTree["TicketLensBot"]):
+    """The command tree: every app command (context menus and autocomplete too) is admitted
+    by the bot first (`TicketLensBot.admit`)."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Run it unless the bot is shutting down; an autocomplete then simply gets nothing."""
+        if interaction.type is discord.InteractionType.autocomplete and self.client.draining:
+            return False
+        # Raises `Restarting`, which the tree hands to the one error handler.
+        self.client.admit(interaction)
+        return True
+
+
 class TicketLensBot(commands.Bot):
     """TicketLens: app commands only, no privileged intents, mentions never ping."""
 
@@ -90,6 +117,7 @@ class TicketLensBot(commands.Bot):
         redactor: Redactor,
         sections: Mapping[type[BaseSettings], BaseSettings] | None = None,
         tune_collector: bool = False,
+        metrics: Metrics | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -100,6 +128,7 @@ class TicketLensBot(commands.Bot):
             help_command=None,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=TicketLensTree,
             **options,
         )
         self.settings = settings
@@ -107,9 +136,20 @@ class TicketLensBot(commands.Bot):
         self.upstream = upstream
         self.redactor = redactor
         self.access = Access(store, redactor)
+        # This bot's own registry: several bots in one process (tests) never share counts.
+        self.metrics = metrics if metrics is not None else Metrics()
+        upstream.instrument(self.metrics)
+        self.metrics.watch_shards(self.shard_latencies)
         self.tickets: TicketCache[TicketView] = TicketCache(
-            ttl_s=settings.cache_ttl_s, size=settings.cache_size
+            ttl_s=settings.cache_ttl_s, size=settings.cache_size, on_hit=self.metrics.cache_hit
         )
+        #: Gateway connections down, from discord.py's events (`/healthz`).
+        self.gateway = GatewayState()
+        #: Set by `shutdown`: new commands are refused from then on.
+        self.draining = False
+        # The tasks running admitted commands and presses, until each is done.
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._endpoint: Endpoint | None = None
         # Keyed by qualified name: discord.py re-imports an extension's modules when it is
         # reloaded, so the class object a section was validated with may not be the one asking.
         self.sections: dict[str, BaseSettings] = {
@@ -173,7 +213,14 @@ class TicketLensBot(commands.Bot):
     # -- start-up ----------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        """Load every extension, then sync commands only if they changed."""
+        """Start the health and metrics endpoint (with METRICS_PORT: a port that is taken
+        stops start-up before the gateway), load every extension, then sync commands only if
+        they changed."""
+        port = self.settings.metrics_port
+        if port is not None and self._endpoint is None:
+            endpoint = Endpoint(self, host=self.settings.metrics_host, port=port)
+            await endpoint.start()
+            self._endpoint = endpoint
         for name in discover_extensions():
             await self.load_extension(name)
         self.tree.add_command(self.ticket_group)
@@ -219,6 +266,98 @@ class TicketLensBot(commands.Bot):
         await self.store.set_meta(meta_key, digest)
         self.synced_this_start = True
         log.info("synced %d application commands (%s)", len(synced), meta_key)
+
+    # -- gateway state, for /healthz and the shard latency metric ----------------------
+
+    def shard_states(self) -> list[tuple[int, bool]]:
+        """(shard id, closed) of each shard of an AutoShardedBot; [] for a single connection."""
+        if isinstance(self, commands.AutoShardedBot):
+            return [(shard_id, info.is_closed()) for shard_id, info in self.shards.items()]
+        return []
+
+    def shard_latencies(self) -> list[tuple[int, float]]:
+        """(shard id, heartbeat latency in seconds) of each gateway connection of this
+        process; a single connection is shard `shard_id`, or 0."""
+        if isinstance(self, commands.AutoShardedBot):
+            return list(self.latencies)
+        return [(self.shard_id or 0, self.latency)]
+
+    async def on_connect(self) -> None:
+        """A session started (READY)."""
+        self.gateway.up()
+
+    async def on_resumed(self) -> None:
+        """A dropped connection resumed its session."""
+        self.gateway.up()
+
+    async def on_disconnect(self) -> None:
+        """A connection closed; discord.py reconnects and then says connect or resumed."""
+        self.gateway.down()
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """One shard's session started (AutoShardedBot)."""
+        self.gateway.up(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        """One shard resumed (AutoShardedBot)."""
+        self.gateway.up(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """One shard's connection closed (AutoShardedBot)."""
+        self.gateway.down(shard_id)
+
+    # -- graceful shutdown --------------------------------------------------------------
+
+    def admit(self, interaction: discord.Interaction) -> None:
+        """
+        Let a command or button press run, and keep its task until it is done, so `shutdown`
+        can wait for it. Called first thing in the task that runs it (the tree's check, a
+        button's callback). `Restarting` once the bot is draining.
+        """
+        if self.draining:
+            raise Restarting()
+        task = asyncio.current_task()
+        if task is not None and task not in self._in_flight:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    @property
+    def in_flight(self) -> int:
+        """How many admitted commands and presses are still running."""
+        return sum(1 for task in self._in_flight if not task.done())
+
+    async def shutdown(self, timeout_s: float) -> None:
+        """
+        Stop taking commands, let those in flight finish (at most `timeout_s`), then close.
+        The caller closes the HTTP session and the store after `start` returns.
+        """
+        if self.draining:
+            return
+        self.draining = True
+        pending = [task for task in self._in_flight if not task.done()]
+        log.info(
+            "shutting down: %d command(s) in flight, waiting up to %g s for them",
+            len(pending),
+            timeout_s,
+        )
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
+            if late:
+                log.warning(
+                    "%d command(s) still running after %g s; stopping without them",
+                    len(late),
+                    timeout_s,
+                )
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the gateway and HTTP to Discord, then stop the health endpoint."""
+        try:
+            await super().close()
+        finally:
+            endpoint, self._endpoint = self._endpoint, None
+            if endpoint is not None:
+                await endpoint.stop()
 
     # -- events ------------------------------------------------------------------------
 
@@ -280,6 +419,9 @@ class TicketLensBot(commands.Bot):
                 provider.key if provider is not None else None,
                 interaction.guild_id,
             )
+        elif isinstance(original, Restarting):
+            title, text = wording.RESTARTING.say(tr)
+            log.info("refused interaction %s: shutting down", interaction.id)
         elif isinstance(original, CredentialUnreadable):
             # A row the key cannot open (restored from another install, tampered with): the
             # fix is to enter it again, not a bug report.

@@ -2,8 +2,12 @@
 The ticket cache: whole lookups (`TicketView`s), cached for a short time and coalesced.
 
 Keyed by (provider key, credential fingerprint, ref), so a view fetched with one credential is
-never served to a lookup with another. It stays in this process: a guild's events all arrive at
-one process and credentials are guild-scoped, so no other process could use an entry.
+never served to a lookup with another. `on_hit` counts the lookups it saved an upstream call
+(`ticketlens_cache_hits_total`): a value served from the cache, and a caller that joined the
+same call already in flight (also one upstream call not made).
+
+It stays in this process: a guild's events all arrive at one process and credentials are
+guild-scoped, so no other process could use an entry.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ _MISSING: Final = object()
 class TicketCache(Generic[T]):
     """A bounded TTL cache of lookups that also shares one call among concurrent callers."""
 
-    def __init__(self, *, ttl_s: float, size: int) -> None:
+    def __init__(
+        self, *, ttl_s: float, size: int, on_hit: Callable[[], None] | None = None
+    ) -> None:
         # TTL 0 turns the cache off but keeps the coalescing of concurrent calls.
         self._cache: TTLCache[Hashable, T] | None = (
             TTLCache(maxsize=size, ttl=ttl_s) if ttl_s > 0 else None
         )
         self._inflight: dict[Hashable, asyncio.Task[T]] = {}
+        self._on_hit = on_hit
 
     async def get(
         self, key: Hashable, factory: Callable[[], Awaitable[T]], *, fresh: bool = False
@@ -46,12 +53,16 @@ class TicketCache(Generic[T]):
         if not fresh and self._cache is not None:
             value = self._cache.get(key, _MISSING)
             if value is not _MISSING:
+                if self._on_hit is not None:
+                    self._on_hit()
                 return value  # type: ignore[return-value]
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(_run(factory))
             self._inflight[key] = task
             task.add_done_callback(partial(self._settle, key))
+        elif self._on_hit is not None:
+            self._on_hit()
         return await asyncio.shield(task)
 
     def _settle(self, key: Hashable, task: asyncio.Task[Any]) -> None:

@@ -108,6 +108,8 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
             await interaction.response.defer()
             return
         try:
+            # Refused once the bot is shutting down; else kept until done, so it is answered.
+            bot.admit(interaction)
             await press(
                 bot, interaction, self.provider, self.ref_text, self.page, self.action == "r"
             )

@@ -12,6 +12,10 @@ a URL credential field is bound untrusted: its requests are https only, never re
 go through a second session whose resolver refuses non-public addresses at connect time
 (`bot.netguard`); `Http.check_url` applies the same rule when such a URL is saved.
 `allow_private_urls` (ALLOW_PRIVATE_URLS) lifts the address and https rules.
+
+With `Http.instrument(metrics)` (the bot does it), each attempt is measured under its
+provider's key: its time, how it failed (timeouts, connection failures, 429, 5xx; an answer
+the provider interprets, such as a 404, is not a failure here), and the rate limiter's wait.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -42,6 +46,7 @@ from yarl import URL
 
 from bot import netguard
 from bot.errors import BadAnswer, BadInput, RateLimited, UpstreamUnavailable
+from bot.metrics import Metrics
 from bot.providers.base import fingerprint_of
 from bot.ratelimit import RateLimits, check_rate
 from bot.redact import Redactor
@@ -66,6 +71,8 @@ MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD"})
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _CHUNK_BYTES: Final = 64 * 1024
+#: The provider label of a request made without one (not through a `ProviderHttp`).
+NO_PROVIDER: Final = "unknown"
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,17 @@ class _Failure(enum.Enum):
     TOO_LARGE = "answer too large"
 
 
+#: `ticketlens_upstream_errors_total{kind}` of each failure (`bot.metrics.UPSTREAM_ERROR_KINDS`).
+_ERROR_KIND: Final = {
+    _Failure.TIMEOUT: "timeout",
+    _Failure.TLS: "tls",
+    _Failure.CUT_SHORT: "cut_short",
+    _Failure.CONNECTION: "connect",
+    _Failure.INVALID: "invalid",
+    _Failure.TOO_LARGE: "too_large",
+}
+
+
 #: What a refused guild-supplied URL reads like (after the reason from `bot.netguard`).
 _REFUSED_HINT: Final = (
     "TicketLens only connects to https URLs of public addresses (the bot's operator can allow "
@@ -167,6 +185,17 @@ _REFUSED_HINT: Final = (
 
 def _refused(reason: str) -> BadInput:
     return BadInput(f"The URL was refused: {reason}. {_REFUSED_HINT}.")
+
+
+def _error_kind(outcome: HttpAnswer | _Failure) -> str | None:
+    """The metrics' kind of a failed attempt; None for an answer the provider interprets."""
+    if isinstance(outcome, _Failure):
+        return _ERROR_KIND[outcome]
+    if outcome.status == 429:
+        return "http_429"
+    if outcome.status >= 500:
+        return "http_5xx"
+    return None
 
 
 class _AttemptFailed(Exception):
@@ -216,11 +245,13 @@ class Http:
         max_body_bytes: int = MAX_BODY_BYTES,
         allow_private_urls: bool = False,
         untrusted_resolver: AbstractResolver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """
         `allow_private_urls` lifts the address and https rules for guild-supplied URLs;
         `untrusted_resolver` is the name resolver behind their guard (tests inject one; by
-        default aiohttp's threaded resolver, i.e. the system's getaddrinfo).
+        default aiohttp's threaded resolver, i.e. the system's getaddrinfo); `metrics`, if
+        given, is measured into (see `instrument`).
         """
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -236,16 +267,25 @@ class Http:
         self.allow_private_urls = allow_private_urls
         self._untrusted_resolver = untrusted_resolver
         self._guarded: aiohttp.ClientSession | None = None
+        self.metrics = metrics
+
+    def instrument(self, metrics: Metrics) -> None:
+        """Measure every request from now on into `metrics` (the bot's own)."""
+        self.metrics = metrics
 
     @property
     def redactor(self) -> Redactor:
         """The redactor every line about a request goes through."""
         return self._redactor
 
-    def bind(self, *, rate_per_s: float, untrusted_urls: bool = False) -> ProviderHttp:
-        """A client for one provider: its rate per credential and whether its URLs are a
-        guild's (see the module docstring)."""
-        return ProviderHttp(self, check_rate(rate_per_s), untrusted_urls=untrusted_urls)
+    def bind(
+        self, *, rate_per_s: float, untrusted_urls: bool = False, provider: str = NO_PROVIDER
+    ) -> ProviderHttp:
+        """A client for one provider: its rate per credential, whether its URLs are a
+        guild's (see the module docstring), and its key (the metrics' provider label)."""
+        return ProviderHttp(
+            self, check_rate(rate_per_s), untrusted_urls=untrusted_urls, provider=provider
+        )
 
     async def close(self) -> None:
         """Close what this opened itself (the guarded session); the caller's session stays."""
@@ -306,6 +346,7 @@ class Http:
         idempotent: bool | None = None,
         follow_redirects: bool = False,
         untrusted_url: bool = False,
+        provider: str = NO_PROVIDER,
     ) -> HttpAnswer:
         """
         Send one request and return its answer; raise only `bot.errors` types.
@@ -319,7 +360,7 @@ class Http:
 
         `untrusted_url=True` marks a URL a guild supplied: it must be https and its host must
         resolve to public addresses, checked when the connection is opened (`BadInput` if not;
-        see `bot.netguard`), and redirects are never followed.
+        see `bot.netguard`), and redirects are never followed. `provider` labels its metrics.
         """
         method = method.upper()
         if idempotent is None:
@@ -340,6 +381,7 @@ class Http:
             headers=headers,
             data=data,
             follow_redirects=follow_redirects,
+            provider=provider,
         )
         deadline = time.monotonic() + self._retry_timeout_s
         hook = self._backoff_hook(deadline)
@@ -397,15 +439,19 @@ class Http:
         method: str,
         url: str,
         safe_url: str,
-        turn: Callable[[], Any],
+        turn: Callable[[], Awaitable[float]],
         attempt_num: int,
         *,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
         follow_redirects: bool,
+        provider: str,
     ) -> HttpAnswer:
-        await turn()
+        waited = await turn()
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.observe_ratelimit_wait(waited)
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = await self._send(
@@ -418,6 +464,11 @@ class Http:
             follow=follow_redirects,
         )
         elapsed = loop.time() - started
+        if metrics is not None:
+            metrics.observe_upstream(provider, elapsed)
+            kind = _error_kind(outcome)
+            if kind is not None:
+                metrics.upstream_error(provider, kind)
         if _log.isEnabledFor(logging.DEBUG):
             shown = f"HTTP {outcome.status}" if isinstance(outcome, HttpAnswer) else outcome.value
             line = (
@@ -520,12 +571,15 @@ class ProviderHttp:
     save-time check stamp it on.
     """
 
-    __slots__ = ("_http", "rate_per_s", "untrusted_urls")
+    __slots__ = ("_http", "provider", "rate_per_s", "untrusted_urls")
 
-    def __init__(self, http: Http, rate_per_s: float, *, untrusted_urls: bool) -> None:
+    def __init__(
+        self, http: Http, rate_per_s: float, *, untrusted_urls: bool, provider: str = NO_PROVIDER
+    ) -> None:
         self._http = http
         self.rate_per_s = rate_per_s
         self.untrusted_urls = untrusted_urls
+        self.provider = provider
 
     async def request(
         self,
@@ -550,6 +604,7 @@ class ProviderHttp:
             data=data,
             idempotent=idempotent,
             untrusted_url=self.untrusted_urls,
+            provider=self.provider,
         )
 
     def quote(self, text: str, secrets: Iterable[str], *, limit: int) -> str:

@@ -8,6 +8,9 @@ provider's errors get their provider (`for_provider`), once for the whole lookup
 answer is not ready within `DEFER_AFTER_S`, we defer and edit later, so Discord's 3 s deadline
 is never missed; when it is ready in time we answer directly (a deferral costs a second
 request).
+
+Every lookup is counted here (`measure`): its provider, its outcome and its time from the
+command (or press) to the answer sent, or to the error raised for the one error handler.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bot.access import Decision, ResolvedCredential, check_publishable, decide, 
 from bot.controls import controls, fits
 from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
 from bot.i18n import Translate
+from bot.metrics import outcome_of
 from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
 from bot.render import render_error, render_pages
@@ -106,17 +110,28 @@ async def run_lookup(
     """Look `ref` up with `provider` for the member behind `interaction` and answer, with the
     answer's buttons; a successful lookup goes into the member's history."""
     started = time.monotonic()
-    # The lookup runs in this task; a timer defers the interaction if it is not done in time.
-    # (A task per lookup and asyncio.wait cost more than the rest of our own work on it.)
-    # A public request defers publicly; if it is then refused or fails, the answer is still
-    # private and the public placeholder is removed (`bot.respond.send_private`).
-    deferral = _Deferral(interaction, ephemeral=not public)
-    remaining = DEFER_AFTER_S - (time.monotonic() - started)
-    answer = await deferral.around(
-        prepare(bot, interaction, provider, ref, public=public), after=remaining
-    )
-    await _send_answer(interaction, provider, ref, answer)
+    try:
+        # The lookup runs in this task; a timer defers the interaction if it is not done in
+        # time. (A task per lookup and asyncio.wait cost more than the rest of our own work on
+        # it.) A public request defers publicly; if it is then refused or fails, the answer is
+        # still private and the public placeholder is removed (`bot.respond.send_private`).
+        deferral = _Deferral(interaction, ephemeral=not public)
+        remaining = DEFER_AFTER_S - (time.monotonic() - started)
+        answer = await deferral.around(
+            prepare(bot, interaction, provider, ref, public=public), after=remaining
+        )
+        await _send_answer(interaction, provider, ref, answer)
+    except Exception as exc:
+        measure(bot, provider.key, started, outcome_of(exc))
+        raise
+    measure(bot, provider.key, started, "ok")
     await remember(bot, interaction, provider, ref)
+
+
+def measure(bot: TicketLensBot, provider_key: str, started: float, outcome: str) -> None:
+    """Count one lookup of `provider_key` begun at `started` (`time.monotonic()`) that ended
+    with `outcome` ("ok", or `bot.metrics.outcome_of` its error)."""
+    bot.metrics.observe_lookup(provider_key, outcome, time.monotonic() - started)
 
 
 async def _send_answer(
@@ -183,35 +198,44 @@ async def press(
     the lookup, or staff, may; anyone else is told so and nothing is fetched. Every rule runs
     again for the member pressing, so a forged custom id shows only what they may see.
     """
+    started = time.monotonic()
     tr = bot.i18n.for_interaction(interaction)
     provider = bot.providers.get(provider_key)
     if provider is None:
+        # Not counted: the key comes from a custom id, and only registered ones are labels.
         await send_private(interaction, render_error(*BUTTON_GONE.say(tr)))
         return
-    message = interaction.message
-    metadata = message.interaction_metadata if message is not None else None
-    invoker = metadata.user.id if metadata is not None else None
-    if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
-        await send_private(interaction, render_error(*NOT_YOUR_BUTTON.say(tr)))
-        return
-    ref = provider.parse_ref(ref_text)
-    public = message is not None and not message.flags.ephemeral
-    deferral = _Deferral(interaction, ephemeral=True, update=True)
-    answer = await deferral.around(
-        prepare(bot, interaction, provider, ref, public=public, fresh=fresh), after=DEFER_AFTER_S
-    )
-    shown = max(0, min(page, len(answer.pages) - 1))
-    ref_text = persistent_ref(provider, ref, len(answer.pages)) or ref_text
-    buttons = controls(
-        provider=provider.key,
-        provider_label=provider.label,
-        ref_text=ref_text,
-        page=shown,
-        pages=len(answer.pages),
-        url=answer.view.url,
-        tr=tr,
-    )
-    await update_message(interaction, answer.pages[shown], view=buttons)
+    try:
+        message = interaction.message
+        metadata = message.interaction_metadata if message is not None else None
+        invoker = metadata.user.id if metadata is not None else None
+        if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
+            await send_private(interaction, render_error(*NOT_YOUR_BUTTON.say(tr)))
+            measure(bot, provider.key, started, "refused")
+            return
+        ref = provider.parse_ref(ref_text)
+        public = message is not None and not message.flags.ephemeral
+        deferral = _Deferral(interaction, ephemeral=True, update=True)
+        answer = await deferral.around(
+            prepare(bot, interaction, provider, ref, public=public, fresh=fresh),
+            after=DEFER_AFTER_S,
+        )
+        shown = max(0, min(page, len(answer.pages) - 1))
+        ref_text = persistent_ref(provider, ref, len(answer.pages)) or ref_text
+        buttons = controls(
+            provider=provider.key,
+            provider_label=provider.label,
+            ref_text=ref_text,
+            page=shown,
+            pages=len(answer.pages),
+            url=answer.view.url,
+            tr=tr,
+        )
+        await update_message(interaction, answer.pages[shown], view=buttons)
+    except Exception as exc:
+        measure(bot, provider.key, started, outcome_of(exc))
+        raise
+    measure(bot, provider.key, started, "ok")
 
 
 class _Deferral:

@@ -76,15 +76,18 @@ class RateLimits:
         self._spacers: LRUCache[tuple[object, str], Spacer] = LRUCache(maxsize=slots)
         self._max_wait_s = max_wait_s
 
-    async def acquire(self, owner: object, key: str, rate_per_s: float) -> None:
-        """Wait for the next start for (`owner`, `key`) at `rate_per_s`; RateLimited if the
-        queue is longer than the retry budget."""
+    async def acquire(self, owner: object, key: str, rate_per_s: float) -> float:
+        """Wait for the next start for (`owner`, `key`) at `rate_per_s` and return the seconds
+        waited (`ticketlens_ratelimit_wait_seconds`); RateLimited if the queue is longer than
+        the retry budget."""
+        started = time.monotonic()
         spacer = self._spacers.get((owner, key))
         if spacer is None:
             spacer = Spacer((1 + RATE_SLACK_S) / rate_per_s)
             self._spacers[(owner, key)] = spacer
         if not await spacer.acquire(self._max_wait_s):
             raise RateLimited(detail="local rate limit")
+        return time.monotonic() - started
 
 
 def check_rate(rate_per_s: float) -> float:

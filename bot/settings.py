@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +23,10 @@ S = TypeVar("S", bound=BaseSettings)
 
 _MAX_RATE_PER_S = 100_000
 
+#: DATABASE_URL prefixes: a SQLite file (embedded, one process) or a PostgreSQL server.
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+
 
 class Settings(BaseSettings):
     """The bot's core settings; every one is listed in `.env.example`."""
@@ -30,6 +35,10 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr = Field(alias="DISCORD_TOKEN")
     database_url: str = Field("sqlite:///data/ticketlens.db", alias="DATABASE_URL")
+    database_pool_min: int = Field(1, alias="DATABASE_POOL_MIN", ge=0, le=1000)
+    """PostgreSQL only: connections each process keeps open."""
+    database_pool_max: int = Field(10, alias="DATABASE_POOL_MAX", ge=1, le=1000)
+    """PostgreSQL only: connections each process opens at most."""
     secret_key: SecretStr | None = Field(None, alias="SECRET_KEY")
     http_timeout_s: float = Field(10.0, alias="HTTP_TIMEOUT_S", gt=0, le=120)
     log_level: str = Field("INFO", alias="LOG_LEVEL")
@@ -39,6 +48,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
     allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
     """Let guild-supplied URLs be plain http and point at private or loopback addresses."""
+    metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
+    """Serve /healthz and /metrics on this port (`bot.health`); unset: no endpoint."""
+    metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
+    """The address the endpoint listens on: loopback unless told otherwise."""
+    shutdown_timeout_s: float = Field(25.0, alias="SHUTDOWN_TIMEOUT_S", ge=0, le=600)
+    """On SIGTERM, how long commands in flight may take to finish before the bot stops."""
 
     @field_validator("discord_token")
     @classmethod
@@ -48,11 +63,17 @@ class Settings(BaseSettings):
             raise PydanticCustomError("missing", "Field required")
         return value
 
-    @field_validator("secret_key", "dev_guild_id", mode="before")
+    @field_validator("secret_key", "dev_guild_id", "metrics_port", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `.env.example` ships these as `KEY=`; an empty value means "not set".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_host", mode="before")
+    @classmethod
+    def _blank_is_loopback(cls, value: Any) -> Any:
+        # `METRICS_HOST=` means the default, never "every interface".
+        return "127.0.0.1" if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
     @classmethod
@@ -65,14 +86,39 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///path URLs are supported in this version")
+        if not value.startswith((SQLITE_PREFIX, *POSTGRES_PREFIXES)):
+            raise ValueError(
+                "must start with sqlite:/// (a SQLite file) or postgresql:// (a PostgreSQL server)"
+            )
+        if value.startswith(POSTGRES_PREFIXES):
+            try:
+                urlsplit(value).port  # noqa: B018  (parsing it is the check)
+            except ValueError:
+                # Not the parser's words: they quote the offending part, which may be secret.
+                raise ValueError(
+                    "is not a postgresql://user:password@host:port/database URL (a password "
+                    "with reserved characters such as @ : / # must be percent-encoded)"
+                ) from None
         return value
+
+    @field_validator("database_pool_max")
+    @classmethod
+    def _pool_fits(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("database_pool_min")
+        if isinstance(low, int) and value < low:
+            raise ValueError("must be at least DATABASE_POOL_MIN")
+        return value
+
+    @property
+    def database_backend(self) -> Literal["sqlite", "postgres"]:
+        """Which store DATABASE_URL selects: a SQLite file, or a PostgreSQL server (which every
+        process shares, so they must share SECRET_KEY too)."""
+        return "sqlite" if self.database_url.startswith(SQLITE_PREFIX) else "postgres"
 
     @property
     def sqlite_path(self) -> Path:
         """The file named by `DATABASE_URL` (`sqlite:///rel/path` or `sqlite:////abs/path`)."""
-        return Path(self.database_url.removeprefix("sqlite:///"))
+        return Path(self.database_url.removeprefix(SQLITE_PREFIX))
 
     @property
     def key_file(self) -> Path:

@@ -1,116 +1,86 @@
 """
 Where credentials, bot settings, members' lookup history and the configuration audit are kept.
 
-`Store` is the interface the rest of the bot uses; `SqliteStore` implements it with aiosqlite,
-and all SQL lives in this module. Credentials are sealed by `bot.crypto.Sealer` before they
-reach the database: in clear it holds only ids, the provider key, who set it and when. The
+`Store` is the interface the rest of the bot uses. `SqliteStore` implements it with aiosqlite
+(the embedded default) and all its SQL lives in this module; `bot.pgstore.PostgresStore` is the
+same on PostgreSQL, for several processes over one database, and `bot.stores.open_store` picks
+one by DATABASE_URL. What both share (types, errors, validation, sealing, batching) is in
+`bot.storecommon` and importable from here. Credentials are sealed by `bot.crypto.Sealer` before
+they reach the database: in clear it holds only ids, the provider key, who set it and when. The
 lookup history (ticket references) and the audit (the bot's own words) hold no secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
-import logging
 import os
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 import aiosqlite
 from cachetools import LRUCache, TTLCache
 
-from bot.crypto import Sealer, SealError
+from bot.crypto import Sealer
 from bot.providers.base import Credential
+from bot.storecommon import (
+    AUDIT_KEEP,
+    HISTORY_BATCH,
+    HISTORY_DAYS,
+    HISTORY_FLUSH_S,
+    HISTORY_KEEP,
+    KEY_CHECK,
+    MAX_ACTION_LENGTH,
+    MAX_DETAIL_LENGTH,
+    MAX_REF_LENGTH,
+    AuditEntry,
+    CredentialInfo,
+    CredentialUnreadable,
+    DatabaseUnavailable,
+    HistoryBuffer,
+    KeyMismatch,
+    LookupKey,
+    Migration,
+    SchemaTooNew,
+    canary_opens,
+    check_id,
+    check_limit,
+    check_provider,
+    check_text,
+    credential_opens,
+    load_migrations,
+    moment,
+    new_canary,
+    open_credential,
+    parse_time,
+    seal_credential,
+    sortable,
+    user_column,
+    user_from_column,
+)
 
-_KEY_CHECK = "key_check"
-_CANARY = b"ticketlens key check v1"
-_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
-log = logging.getLogger(__name__)
+# The names the rest of the bot imports from here (the shared ones are defined in storecommon).
+__all__ = [
+    "AUDIT_KEEP",
+    "HISTORY_BATCH",
+    "HISTORY_DAYS",
+    "HISTORY_FLUSH_S",
+    "HISTORY_KEEP",
+    "MAX_ACTION_LENGTH",
+    "MAX_DETAIL_LENGTH",
+    "MAX_REF_LENGTH",
+    "AuditEntry",
+    "CredentialInfo",
+    "CredentialUnreadable",
+    "DatabaseUnavailable",
+    "KeyMismatch",
+    "SchemaTooNew",
+    "SqliteStore",
+    "Store",
+]
 
 _BUSY_TIMEOUT_MS = 5000
-# SQLite integers are signed 64-bit; Discord snowflakes are positive and fit.
-_MAX_ID = 2**63 - 1
-# NULL is never equal to NULL, so it cannot be part of a unique primary key.
-_GUILD_ROW = 0
-
-#: How long a member's lookup history is kept, and how much of it per provider.
-HISTORY_DAYS = 30
-HISTORY_KEEP = 100
-#: Recorded lookups wait in memory at most this long, then are written together: one
-#: durable write per batch instead of one per lookup (measured under `make bench`: a write per
-#: lookup took a quarter of the bot's throughput). History is a convenience: a crash loses at
-#: most this much of it, and a clean close writes it.
-HISTORY_FLUSH_S = 2.0
-#: ... or as soon as this many wait (and at most this many rows per INSERT statement).
-HISTORY_BATCH = 500
-#: Longest ticket reference kept in the history (Discord's autocomplete values are 100 max).
-MAX_REF_LENGTH = 100
-#: Bounds of an audit entry's words, and how many entries a guild keeps (the newest).
-MAX_ACTION_LENGTH = 50
-MAX_DETAIL_LENGTH = 200
-AUDIT_KEEP = 100
-
-
-@dataclass(frozen=True)
-class CredentialInfo:
-    """What is known about a stored credential without opening it."""
-
-    provider: str
-    user_id: int | None
-    set_by: int
-    set_at: datetime
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One configuration change: when (UTC), who, what, and on what (never a secret)."""
-
-    at: datetime
-    actor_id: int
-    action: str
-    detail: str
-
-
-class KeyMismatch(Exception):
-    """The key does not open the stored credentials; nothing was changed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        super().__init__(
-            f"SECRET_KEY (or the key file) does not match the key that encrypted the stored "
-            f"credentials in {path}; start with the original key".replace("\n", "\\n")
-        )
-
-
-class CredentialUnreadable(Exception):
-    """One stored credential does not open (tampered, corrupted, or copied from another row)."""
-
-    def __init__(self, guild_id: int, user_id: int | None, provider: str) -> None:
-        self.guild_id = guild_id
-        self.user_id = user_id
-        self.provider = provider
-        whose = "the guild" if user_id is None else f"member {user_id}"
-        super().__init__(
-            f"the stored {provider!r} credential of {whose} in guild {guild_id} cannot be read"
-        )
-
-
-class SchemaTooNew(Exception):
-    """The database was migrated by a newer TicketLens than this one."""
-
-    def __init__(self, path: Path, unknown: Iterable[int]) -> None:
-        versions = ", ".join(str(v) for v in sorted(unknown))
-        super().__init__(
-            f"the database {path} has migrations this version does not know ({versions}); "
-            "run a newer TicketLens".replace("\n", "\\n")
-        )
 
 
 class Store(Protocol):
@@ -222,25 +192,8 @@ class Store(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class _Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def _load_migrations() -> list[_Migration]:
-    folder = resources.files("bot").joinpath("migrations")
-    found: dict[int, _Migration] = {}
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.fullmatch(entry.name)
-        if match is None:
-            continue
-        version = int(match.group(1))
-        if version in found:
-            raise RuntimeError(f"two migrations numbered {version:04d}")
-        found[version] = _Migration(version, entry.name, entry.read_text(encoding="utf-8"))
-    return [found[v] for v in sorted(found)]
+def _load_migrations() -> list[Migration]:
+    return load_migrations("migrations")
 
 
 async def _applied_versions(conn: aiosqlite.Connection) -> set[int]:
@@ -248,7 +201,7 @@ async def _applied_versions(conn: aiosqlite.Connection) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def _migrate(conn: aiosqlite.Connection, path: Path, migrations: list[_Migration]) -> None:
+async def _migrate(conn: aiosqlite.Connection, path: Path, migrations: list[Migration]) -> None:
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -278,62 +231,6 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, migrations: list[_Mig
             if migration.version in await _applied_versions(conn):
                 continue
             raise
-
-
-def _check_id(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int")
-    if not 0 < value <= _MAX_ID:
-        raise ValueError(f"{name} must be a positive 64-bit id")
-    return value
-
-
-def _user_column(user_id: int | None) -> int:
-    return _GUILD_ROW if user_id is None else _check_id("user_id", user_id)
-
-
-def _check_provider(provider: str) -> str:
-    if not isinstance(provider, str) or not provider:
-        raise ValueError("provider must be a non-empty str")
-    return provider
-
-
-def _check_text(name: str, value: str, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str")
-    if not value and not empty:
-        raise ValueError(f"{name} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{name} must be at most {limit} characters")
-    return value
-
-
-def _check_limit(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError("limit must be an int")
-    if limit < 1:
-        raise ValueError("limit must be 1 or more")
-    return limit
-
-
-def _moment(at: datetime | None) -> datetime:
-    """`at` in UTC (None: now); a naive time is refused rather than guessed."""
-    if at is None:
-        return datetime.now(UTC)
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return at.astimezone(UTC)
-
-
-def _sortable(at: datetime) -> str:
-    # Always with microseconds, so that comparing the stored text compares the times.
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _parse_time(text: str) -> datetime:
-    at = datetime.fromisoformat(text)
-    # Everything this module writes is UTC; a naive value can only come from a hand edit.
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 #: Rows kept in memory (sealed) for reads; a guild needs a handful.
@@ -380,11 +277,7 @@ class SqliteStore:
             maxsize=_OPENED_SIZE, ttl=_OPENED_TTL_S
         )
         self._writes = 0
-        # Recorded lookups not yet written: (guild, user, provider, ref) -> newest time.
-        self._pending: dict[tuple[int, int, str, str], str] = {}
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self._flushing: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._history = HistoryBuffer(self._write_history)
 
     def _forget_guild_reads(self, guild_id: int) -> None:
         # Writes are rare (admins configuring): dropping a whole guild's entries is simplest.
@@ -433,7 +326,7 @@ class SqliteStore:
         return store
 
     async def _check_key(self) -> None:
-        stored = await self.get_meta(_KEY_CHECK)
+        stored = await self.get_meta(KEY_CHECK)
         if stored is None:
             # A database that lost its canary but has credentials: judge the key by one of them
             # rather than stamping a canary for a key that cannot read them.
@@ -441,32 +334,18 @@ class SqliteStore:
                 "SELECT guild_id, user_id, provider, secret FROM credentials LIMIT 1"
             ) as cursor:
                 row = await cursor.fetchone()
-            if row is not None:
-                try:
-                    self._sealer.open(
-                        bytes(row[3]),
-                        guild_id=int(row[0]),
-                        user_id=None if row[1] == _GUILD_ROW else int(row[1]),
-                        provider=str(row[2]),
-                    )
-                except SealError:
-                    raise KeyMismatch(self._path) from None
-            canary = self._sealer.seal_meta(_CANARY, name=_KEY_CHECK)
+            if row is not None and not credential_opens(
+                self._sealer, bytes(row[3]), int(row[0]), int(row[1]), str(row[2])
+            ):
+                raise KeyMismatch(self._path)
             # DO NOTHING: if another process wrote a canary meanwhile, theirs is checked below.
             await self._conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                (_KEY_CHECK, base64.b64encode(canary).decode("ascii")),
+                (KEY_CHECK, new_canary(self._sealer)),
             )
-            stored = await self.get_meta(_KEY_CHECK)
-        if stored is None or not self._canary_opens(stored):
+            stored = await self.get_meta(KEY_CHECK)
+        if stored is None or not canary_opens(self._sealer, stored):
             raise KeyMismatch(self._path)
-
-    def _canary_opens(self, stored: str) -> bool:
-        try:
-            sealed = base64.b64decode(stored, validate=True)
-            return self._sealer.open_meta(sealed, name=_KEY_CHECK) == _CANARY
-        except (binascii.Error, SealError):
-            return False
 
     async def put_credential(
         self,
@@ -478,15 +357,11 @@ class SqliteStore:
         set_by: int,
     ) -> None:
         """Store (or replace) a credential; `user_id` None is the guild's own."""
-        _check_id("guild_id", guild_id)
-        user = _user_column(user_id)
-        _check_provider(provider)
-        _check_id("set_by", set_by)
-        fields = dict(secret)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
-            raise TypeError("a credential maps str field keys to str values")
-        plaintext = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = self._sealer.seal(plaintext, guild_id=guild_id, user_id=user_id, provider=provider)
+        check_id("guild_id", guild_id)
+        user = user_column(user_id)
+        check_provider(provider)
+        check_id("set_by", set_by)
+        sealed = seal_credential(self._sealer, guild_id, user_id, provider, secret)
         self._forget_guild_reads(guild_id)
         await self._conn.execute(
             "INSERT INTO credentials (guild_id, user_id, provider, secret, set_by, set_at)"
@@ -501,9 +376,9 @@ class SqliteStore:
         self, guild_id: int, user_id: int | None, provider: str
     ) -> Credential | None:
         """The decrypted credential, None if absent; CredentialUnreadable if it does not open."""
-        _check_id("guild_id", guild_id)
-        user = _user_column(user_id)
-        key = ("credential", guild_id, user, _check_provider(provider))
+        check_id("guild_id", guild_id)
+        user = user_column(user_id)
+        key = ("credential", guild_id, user, check_provider(provider))
         opened = self._opened.get(key)
         if opened is not None:
             return opened
@@ -515,41 +390,25 @@ class SqliteStore:
         )
         if sealed is None:
             return None
-        if not isinstance(sealed, bytes):
-            raise CredentialUnreadable(guild_id, user_id, provider)
-        try:
-            plaintext = self._sealer.open(
-                sealed,
-                guild_id=guild_id,
-                user_id=user_id,
-                provider=provider,
-            )
-            fields = json.loads(plaintext)
-        except (SealError, ValueError, TypeError):
-            raise CredentialUnreadable(guild_id, user_id, provider) from None
-        if not isinstance(fields, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
-        ):
-            raise CredentialUnreadable(guild_id, user_id, provider)
-        credential = Credential(fields)
+        credential = open_credential(self._sealer, sealed, guild_id, user_id, provider)
         if writes == self._writes:
             self._opened[key] = credential
         return credential
 
     async def delete_credential(self, guild_id: int, user_id: int | None, provider: str) -> bool:
         """Delete one credential; whether there was one."""
-        _check_id("guild_id", guild_id)
+        check_id("guild_id", guild_id)
         self._forget_guild_reads(guild_id)
         deleted = await self._delete(
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
-            (guild_id, _user_column(user_id), _check_provider(provider)),
+            (guild_id, user_column(user_id), check_provider(provider)),
         )
         self._forget_guild_reads(guild_id)
         return deleted > 0
 
     async def list_credentials(self, guild_id: int) -> list[CredentialInfo]:
         """A guild's credentials, by provider then member (the guild's own first), no secrets."""
-        _check_id("guild_id", guild_id)
+        check_id("guild_id", guild_id)
         rows = await self._conn.execute_fetchall(
             "SELECT provider, user_id, set_by, set_at FROM credentials WHERE guild_id = ?"
             " ORDER BY provider, user_id",
@@ -558,9 +417,9 @@ class SqliteStore:
         return [
             CredentialInfo(
                 provider=str(provider),
-                user_id=None if user == _GUILD_ROW else int(user),
+                user_id=user_from_column(int(user)),
                 set_by=int(set_by),
-                set_at=_parse_time(str(set_at)),
+                set_at=parse_time(str(set_at)),
             )
             for provider, user, set_by, set_at in rows
         ]
@@ -570,12 +429,12 @@ class SqliteStore:
         Delete everything kept about a guild: credentials, settings, lookup history and
         audit. Returns how many credentials there were (the rest is not counted).
         """
-        _check_id("guild_id", guild_id)
+        check_id("guild_id", guild_id)
         self._forget_guild_reads(guild_id)
         # Credentials first: a lookup queued behind this statement must already miss them.
         deleted = await self._delete("DELETE FROM credentials WHERE guild_id = ?", (guild_id,))
         await self._delete("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
-        self._drop_pending(guild_id)
+        self._history.drop(guild_id)
         await self._delete("DELETE FROM lookup_history WHERE guild_id = ?", (guild_id,))
         await self._delete("DELETE FROM config_audit WHERE guild_id = ?", (guild_id,))
         self._forget_guild_reads(guild_id)
@@ -586,11 +445,11 @@ class SqliteStore:
         Delete every credential a member linked in a guild, and their lookup history there.
         Returns how many credentials there were (history rows are not counted).
         """
-        # _check_id refuses 0, so this can never reach the guild's own credentials.
-        self._forget_guild_reads(_check_id("guild_id", guild_id))
+        # check_id refuses 0, so this can never reach the guild's own credentials.
+        self._forget_guild_reads(check_id("guild_id", guild_id))
         deleted = await self._delete(
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ?",
-            (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
+            (check_id("guild_id", guild_id), check_id("user_id", user_id)),
         )
         self._forget_guild_reads(guild_id)
         await self.forget_history(guild_id, user_id)
@@ -604,85 +463,55 @@ class SqliteStore:
         `at` (default now). Also drops that member's entries older than HISTORY_DAYS before
         `at` and keeps at most HISTORY_KEEP per provider.
         """
-        _check_id("guild_id", guild_id)
-        _check_id("user_id", user_id)
-        _check_provider(provider)
-        _check_text("ref", ref, MAX_REF_LENGTH)
-        if self._closed:
-            return  # a lookup that finished while the bot was shutting down
-        key = (guild_id, user_id, provider, ref)
-        moment = _sortable(_moment(at))
-        # The newest time wins when an older lookup is recorded after a newer one.
-        if self._pending.get(key, "") < moment:
-            self._pending[key] = moment
-        if len(self._pending) >= HISTORY_BATCH:
-            await self._flush_history()
-        elif self._flush_timer is None:
-            self._flush_timer = asyncio.get_running_loop().call_later(
-                HISTORY_FLUSH_S, self._flush_later
+        check_id("guild_id", guild_id)
+        check_id("user_id", user_id)
+        check_provider(provider)
+        check_text("ref", ref, MAX_REF_LENGTH)
+        await self._history.add((guild_id, user_id, provider, ref), moment(at))
+
+    async def _write_history(self, pending: dict[LookupKey, datetime]) -> None:
+        """Write a batch of recorded lookups: one INSERT per batch (one sync), then the pruning."""
+        rows = [(*key, sortable(at)) for key, at in pending.items()]
+        for start in range(0, len(rows), HISTORY_BATCH):
+            chunk = rows[start : start + HISTORY_BATCH]
+            # One statement, so one transaction and one sync for the whole batch (with
+            # autocommit, executemany would commit, and sync, row by row).
+            # MAX keeps the newest time when an older lookup is written after a newer one.
+            # Only placeholders are joined in: every value is a bound parameter.
+            placeholders = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            await self._conn.execute(
+                "INSERT INTO lookup_history (guild_id, user_id, provider, ref, used_at)"  # noqa: S608
+                f" VALUES {placeholders} ON CONFLICT (guild_id, user_id, provider, ref)"
+                " DO UPDATE SET used_at = max(used_at, excluded.used_at)",
+                tuple(value for row in chunk for value in row),
             )
-
-    def _flush_later(self) -> None:
-        self._flush_timer = None
-        task = asyncio.ensure_future(self._flush_history())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def _flush_history(self) -> None:
-        """Write every waiting lookup: one INSERT per batch (one sync), then the pruning."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        pending, self._pending = self._pending, {}
-        rows = [(*key, moment) for key, moment in pending.items()]
-        try:
-            for start in range(0, len(rows), HISTORY_BATCH):
-                chunk = rows[start : start + HISTORY_BATCH]
-                # One statement, so one transaction and one sync for the whole batch (with
-                # autocommit, executemany would commit, and sync, row by row).
-                # MAX keeps the newest time when an older lookup is written after a newer one.
-                # Only placeholders are joined in: every value is a bound parameter.
-                placeholders = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
-                await self._conn.execute(
-                    "INSERT INTO lookup_history (guild_id, user_id, provider, ref, used_at)"  # noqa: S608
-                    f" VALUES {placeholders} ON CONFLICT (guild_id, user_id, provider, ref)"
-                    " DO UPDATE SET used_at = max(used_at, excluded.used_at)",
-                    tuple(value for row in chunk for value in row),
+        # Pruned on the members' own writes, so no timer is needed and a member's history
+        # never outgrows one batch. A DELETE that deletes nothing costs no sync.
+        newest: dict[tuple[int, int, str], datetime] = {}
+        for (guild_id, user_id, provider, _), at in pending.items():
+            member = (guild_id, user_id, provider)
+            newest[member] = max(newest.get(member, at), at)
+        await self._conn.executemany(
+            "DELETE FROM lookup_history WHERE guild_id = ? AND user_id = ? AND ("
+            " used_at < ?"
+            " OR (provider = ? AND ref NOT IN ("
+            "  SELECT ref FROM lookup_history"
+            "  WHERE guild_id = ? AND user_id = ? AND provider = ?"
+            "  ORDER BY used_at DESC, ref LIMIT ?)))",
+            [
+                (
+                    guild_id,
+                    user_id,
+                    sortable(at - timedelta(days=HISTORY_DAYS)),
+                    provider,
+                    guild_id,
+                    user_id,
+                    provider,
+                    HISTORY_KEEP,
                 )
-            # Pruned on the members' own writes, so no timer is needed and a member's history
-            # never outgrows one batch. A DELETE that deletes nothing costs no sync.
-            newest: dict[tuple[int, int, str], str] = {}
-            for (guild_id, user_id, provider, _), moment in pending.items():
-                member = (guild_id, user_id, provider)
-                newest[member] = max(newest.get(member, ""), moment)
-            await self._conn.executemany(
-                "DELETE FROM lookup_history WHERE guild_id = ? AND user_id = ? AND ("
-                " used_at < ?"
-                " OR (provider = ? AND ref NOT IN ("
-                "  SELECT ref FROM lookup_history"
-                "  WHERE guild_id = ? AND user_id = ? AND provider = ?"
-                "  ORDER BY used_at DESC, ref LIMIT ?)))",
-                [
-                    (
-                        guild_id,
-                        user_id,
-                        _sortable(_parse_time(moment) - timedelta(days=HISTORY_DAYS)),
-                        provider,
-                        guild_id,
-                        user_id,
-                        provider,
-                        HISTORY_KEEP,
-                    )
-                    for (guild_id, user_id, provider), moment in newest.items()
-                ],
-            )
-        except Exception:
-            # Never the refs themselves in the log: they are what members looked up.
-            log.warning("could not write %d recorded lookup(s)", len(rows), exc_info=True)
-
-    def _drop_pending(self, guild_id: int, user_id: int | None = None) -> None:
-        for key in [k for k in self._pending if k[0] == guild_id and user_id in (None, k[1])]:
-            del self._pending[key]
+                for (guild_id, user_id, provider), at in newest.items()
+            ],
+        )
 
     async def recent_lookups(
         self,
@@ -694,27 +523,27 @@ class SqliteStore:
         now: datetime | None = None,
     ) -> list[str]:
         """A member's references for `provider`, newest first, of the last HISTORY_DAYS."""
-        _check_id("guild_id", guild_id)
-        _check_id("user_id", user_id)
-        _check_provider(provider)
-        if any(k[:3] == (guild_id, user_id, provider) for k in self._pending):
-            await self._flush_history()
-        cutoff = _moment(now) - timedelta(days=HISTORY_DAYS)
+        check_id("guild_id", guild_id)
+        check_id("user_id", user_id)
+        check_provider(provider)
+        if self._history.waiting(guild_id, user_id, provider):
+            await self._history.flush()
+        cutoff = moment(now) - timedelta(days=HISTORY_DAYS)
         rows = await self._conn.execute_fetchall(
             "SELECT ref FROM lookup_history"
             " WHERE guild_id = ? AND user_id = ? AND provider = ? AND used_at >= ?"
             " ORDER BY used_at DESC, ref LIMIT ?",
-            (guild_id, user_id, provider, _sortable(cutoff), _check_limit(limit)),
+            (guild_id, user_id, provider, sortable(cutoff), check_limit(limit)),
         )
         return [str(row[0]) for row in rows]
 
     async def forget_history(self, guild_id: int, user_id: int) -> int:
         """Delete a member's lookup history in a guild at once; how many entries there were."""
-        if any(k[:2] == (guild_id, user_id) for k in self._pending):
-            await self._flush_history()  # so the count is of every entry the member had
+        if self._history.waiting(guild_id, user_id):
+            await self._history.flush()  # so the count is of every entry the member had
         return await self._delete(
             "DELETE FROM lookup_history WHERE guild_id = ? AND user_id = ?",
-            (_check_id("guild_id", guild_id), _check_id("user_id", user_id)),
+            (check_id("guild_id", guild_id), check_id("user_id", user_id)),
         )
 
     async def add_audit(
@@ -731,14 +560,14 @@ class SqliteStore:
         (a provider label, a role or channel mention): never a credential or anything typed,
         as they are stored in clear and shown to every admin. At most 50 and 200 characters.
         """
-        _check_id("guild_id", guild_id)
-        _check_id("actor_id", actor_id)
-        _check_text("action", action, MAX_ACTION_LENGTH)
-        _check_text("detail", detail, MAX_DETAIL_LENGTH, empty=True)
+        check_id("guild_id", guild_id)
+        check_id("actor_id", actor_id)
+        check_text("action", action, MAX_ACTION_LENGTH)
+        check_text("detail", detail, MAX_DETAIL_LENGTH, empty=True)
         await self._conn.execute(
             "INSERT INTO config_audit (guild_id, actor_id, action, detail, at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (guild_id, actor_id, action, detail, _sortable(_moment(at))),
+            (guild_id, actor_id, action, detail, sortable(moment(at))),
         )
         # A guild's audit stays bounded however often its admins change things.
         await self._delete(
@@ -752,11 +581,11 @@ class SqliteStore:
         rows = await self._conn.execute_fetchall(
             "SELECT at, actor_id, action, detail FROM config_audit WHERE guild_id = ?"
             " ORDER BY at DESC, id DESC LIMIT ?",
-            (_check_id("guild_id", guild_id), _check_limit(limit)),
+            (check_id("guild_id", guild_id), check_limit(limit)),
         )
         return [
             AuditEntry(
-                at=_parse_time(str(at)), actor_id=int(actor), action=str(action), detail=str(detail)
+                at=parse_time(str(at)), actor_id=int(actor), action=str(action), detail=str(detail)
             )
             for at, actor, action, detail in rows
         ]
@@ -764,7 +593,7 @@ class SqliteStore:
     async def get_guild_setting(self, guild_id: int, key: str) -> str | None:
         """A guild's (non-secret) setting, None if unset."""
         value = await self._read_one(
-            ("setting", _check_id("guild_id", guild_id), key),
+            ("setting", check_id("guild_id", guild_id), key),
             "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?",
             (guild_id, key),
         )
@@ -772,7 +601,7 @@ class SqliteStore:
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str | None) -> None:
         """Set a guild's setting; None clears it."""
-        _check_id("guild_id", guild_id)
+        check_id("guild_id", guild_id)
         self._forget_guild_reads(guild_id)
         if value is None:
             await self._delete(
@@ -794,9 +623,9 @@ class SqliteStore:
 
     async def set_meta(self, key: str, value: str) -> None:
         """Set a bot setting."""
-        if key == _KEY_CHECK:
+        if key == KEY_CHECK:
             # Overwriting the canary would make the next start refuse the right key.
-            raise ValueError(f"{_KEY_CHECK!r} is reserved")
+            raise ValueError(f"{KEY_CHECK!r} is reserved")
         await self._conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -806,10 +635,7 @@ class SqliteStore:
     async def close(self) -> None:
         """Write the recorded lookups still waiting, then release the database (SQLite folds
         the WAL back into the main file)."""
-        self._closed = True
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
-        await self._flush_history()
+        await self._history.close()
         await self._conn.close()
 
     async def _delete(self, sql: str, parameters: tuple[object, ...]) -> int:

@@ -61,6 +61,8 @@ GUILD_ONLY = Wording(
     "Servers only", "TicketLens commands work inside a server, not in direct messages."
 )
 BAD_VALUE = Wording("Check the value", "One of the values you typed is not valid here.")
+#: A command or button press that arrived while the bot shuts down (it was not run).
+RESTARTING = Wording("Restarting", "TicketLens is restarting; try again in a moment.")
 STAFF_ONLY = Wording(
     "Staff only",
     "Tickets from {label} can only be looked up by staff (members with **Manage Server** or "

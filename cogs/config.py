@@ -394,6 +394,12 @@ class CredentialModal(discord.ui.Modal):
         )
         return False, ""
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """A form submitted while the bot restarts is refused (nothing is stored, the member
+        is told to try again); one submitted before is waited for by the shutdown."""
+        self.bot.admit(interaction)
+        return True
+
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction, error: Exception
     ) -> None:

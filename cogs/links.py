@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -21,7 +22,8 @@ from discord import app_commands
 from bot.controls import controls
 from bot.errors import TicketLensError
 from bot.i18n import Translate
-from bot.lookup import Answer, persistent_ref, prepare, remember
+from bot.lookup import Answer, measure, persistent_ref, prepare, remember
+from bot.metrics import outcome_of
 from bot.providers.base import Credential, Provider
 from bot.render import render_notice
 from bot.store import CredentialUnreadable
@@ -105,6 +107,7 @@ async def look_up_tickets(
     bot: TicketLensBot, interaction: discord.Interaction, message: discord.Message
 ) -> None:
     """Find references in `message`, look the first `SHOWN` up, answer each privately."""
+    started = time.monotonic()
     await interaction.response.defer(ephemeral=True, thinking=True)
     tr = bot.i18n.for_interaction(interaction)
     found = await find_references(bot, interaction, message_text(message))
@@ -144,10 +147,13 @@ async def look_up_tickets(
                 await interaction.followup.send(
                     embeds=result.pages[0], ephemeral=True, view=buttons
                 )
+            # Each reference is a lookup of its own, timed to its own answer.
+            measure(bot, provider.key, started, "ok")
             await remember(bot, interaction, provider, ref)
         elif isinstance(result, Exception):
             # The same words as the slash command's error, in this ticket's place.
             await bot.report_error(interaction, result)
+            measure(bot, provider.key, started, outcome_of(result))
         else:
             raise result
 

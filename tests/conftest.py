@@ -1,4 +1,5 @@
-"""Shared fixtures: fake upstreams on 127.0.0.1 and the shared HTTP layer around them."""
+"""Shared fixtures: fake upstreams on 127.0.0.1, the shared HTTP layer around them, and a
+throwaway PostgreSQL server (`tests/pg.py`) for the store tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.http import Http, make_session
 from bot.redact import Redactor
 from tests.e2e.conftest import fake_discord  # noqa: F401  (the loopback Discord, for command tests)
 from tests.fakes.retroachievements import FakeRetroAchievements
+from tests.pg import pg_server, pg_url  # noqa: F401  (a throwaway PostgreSQL, for store tests)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import PASSWORD
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,3 +94,82 @@ async def test_wrong_key_refuses_to_start_and_keeps_data(tmp_path):
     store = await SqliteStore.open(tmp_path / "data" / "ticketlens.db", Sealer(key))
     assert await store.get_credential(1, None, "retroachievements") == {"api_key": "k"}
     await store.close()
+
+
+# -- DATABASE_URL: the backend, and the rules of a server database ------------------------------
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_postgres_without_secret_key_is_refused_and_no_key_file_is_made(tmp_path):
+    """A server database needs SECRET_KEY (every process must share it): one line, exit 2, and
+    no key file generated, before any connection is tried."""
+    url = "postgresql://ticketlens:hunter2-db-pass@127.0.0.1:9/ticketlens"
+    line = _one_line(run_bot(tmp_path, DISCORD_TOKEN="x.y.z", DATABASE_URL=url))
+    assert "SECRET_KEY is required" in line
+    assert "hunter2" not in line
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://ticketlens:hunter2-db-pass@db/ticketlens", "sqlite://rel.db"],
+)
+def test_an_unknown_database_url_is_named_without_echo(tmp_path, url):
+    """A DATABASE_URL that is neither sqlite:/// nor postgresql://: one line, exit 2."""
+    line = _one_line(run_bot(tmp_path, DISCORD_TOKEN="x.y.z", DATABASE_URL=url))
+    assert "DATABASE_URL" in line
+    assert "postgresql://" in line  # what to write instead
+    assert "hunter2" not in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_pool_smaller_than_its_minimum_is_refused(tmp_path):
+    """DATABASE_POOL_MAX below DATABASE_POOL_MIN is a configuration error, named."""
+    result = run_bot(tmp_path, DISCORD_TOKEN="x.y.z", DATABASE_POOL_MIN="5", DATABASE_POOL_MAX="2")
+    assert "DATABASE_POOL_MAX" in _one_line(result)
+
+
+def test_an_unreachable_database_server_is_one_line_without_the_password(tmp_path):
+    """Nothing listens at the server's address: one line naming it without the password."""
+    from cryptography.fernet import Fernet
+
+    url = "postgresql://ticketlens:hunter2-db-pass@127.0.0.1:9/ticketlens"
+    key = Fernet.generate_key().decode()
+    result = run_bot(tmp_path, DISCORD_TOKEN="x.y.z", DATABASE_URL=url, SECRET_KEY=key)
+    line = _one_line(result)
+    assert "cannot open the database postgresql://ticketlens@127.0.0.1:9/ticketlens" in line
+    assert "hunter2" not in result.stderr
+    assert key not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+async def test_wrong_key_on_postgres_refuses_to_start_and_keeps_data(tmp_path, pg_url):
+    """As with SQLite: a SECRET_KEY that does not open the stored credentials, exit 2."""
+    from cryptography.fernet import Fernet
+
+    from bot.crypto import Sealer, load_or_create_key
+    from bot.pgstore import PostgresStore
+
+    key = Fernet.generate_key().decode()
+    store = await PostgresStore.open(pg_url, Sealer(load_or_create_key(key, tmp_path / "unused")))
+    await store.put_credential(1, None, "retroachievements", {"api_key": "k"}, set_by=5)
+    await store.close()
+
+    other = Fernet.generate_key().decode()
+    result = run_bot(tmp_path, DISCORD_TOKEN="x.y.z", DATABASE_URL=pg_url, SECRET_KEY=other)
+    line = _one_line(result)
+    assert "does not match" in line
+    assert other not in result.stderr
+    assert PASSWORD not in result.stderr
+
+    store = await PostgresStore.open(pg_url, Sealer(load_or_create_key(key, tmp_path / "unused")))
+    assert await store.get_credential(1, None, "retroachievements") == {"api_key": "k"}
+    await store.close()
+    assert not (tmp_path / "unused").exists()

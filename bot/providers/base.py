@@ -245,7 +245,9 @@ class Provider(abc.ABC, Generic[RefT]):
 
     def __init__(self, http: Http, settings: ProviderSettings) -> None:
         self.http: ProviderHttp = http.bind(
-            rate_per_s=settings.rate_per_s, untrusted_urls=bool(self.url_fields())
+            rate_per_s=settings.rate_per_s,
+            untrusted_urls=bool(self.url_fields()),
+            provider=self.key,
         )
 
     @classmethod

@@ -8,17 +8,19 @@ assertions are about what a Discord user would see (callbacks, messages, edits),
 printed, and the bytes it left on disk.
 
 Most scenarios share one bot process (`world`, module-scoped, on the module's event loop); the
-restart and bad-token scenarios need processes of their own and run on their own loops.
+restart, bad-token and SIGTERM scenarios need processes of their own and run on their own loops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -56,7 +58,7 @@ SECRET_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 #: Settings the bot reads: never inherited from the developer's shell.
 BOT_SETTINGS = re.compile(
     r"^(DISCORD_TOKEN|DATABASE_URL|SECRET_KEY|DATA_DIR|HTTP_TIMEOUT_S|CACHE_TTL_S|LOG_LEVEL"
-    r"|DEV_GUILD_ID|RETROACHIEVEMENTS_.*)$"
+    r"|DEV_GUILD_ID|RETROACHIEVEMENTS_.*|METRICS_.*|SHUTDOWN_TIMEOUT_S|DATABASE_.*)$"
 )
 LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) ")
 MENTION = re.compile(r"@(?:everyone|here)|<(?:@[!&]?\d|#\d|/|id:)", re.IGNORECASE)
@@ -385,6 +387,63 @@ async def test_rejected_token_is_one_line_without_the_token(
     assert not {"ERROR", "CRITICAL"} & set(errors), stderr[-3000:]
     assert wrong not in stderr + stdout
     assert not fake_discord.gateway_connections, "no gateway without a valid token"
+
+
+async def test_sigterm_during_a_slow_lookup_still_answers_it(
+    fake_discord: FakeDiscord, fake_ra: FakeRetroAchievements, tmp_path: Path
+):
+    """
+    SIGTERM while a lookup waits on a slow RetroAchievements: a command arriving then gets a
+    private "restarting" and fetches nothing, the lookup in flight is still answered with its
+    ticket and remembered in the member's history, and the process exits 0.
+    """
+    fake_ra.keys.add(API_KEY)
+    fake_ra.tickets[5151] = ra_ticket(5151)
+    bot = start_bot(fake_discord, fake_ra.url, tmp_path)
+    try:
+        await wait_ready(fake_discord, bot)
+        assert "Saved" in text_of(await configure(fake_discord, MAIN_GUILD))
+        fake_ra.delay_s = 4.0
+        member = dict(guild_id=MAIN_GUILD, channel_id=CHANNELS[MAIN_GUILD], permissions=0)
+        slow = await fake_discord.send_interaction(
+            f"ticket {RA}", {"id": 5151}, user_id=751, **member
+        )
+        await until(
+            lambda: any(r.get("i") == "5151" for r in fake_ra.requests), "the upstream call"
+        )
+
+        bot.proc.send_signal(signal.SIGTERM)
+        await until(lambda: "shutting down: 1 command(s) in flight" in bot.stderr, "draining")
+        late = await fake_discord.send_interaction(
+            f"ticket {RA}", {"id": 5152}, user_id=752, **member
+        )
+        refused = await fake_discord.wait_for_response(late)
+        assert refused.type == 4
+        assert refused.ephemeral
+        assert "TicketLens is restarting; try again in a moment." in text_of(refused.data)
+
+        message = await final_message(fake_discord, slow)
+        assert embeds_of(message)[0]["title"].startswith("Ticket #5151")
+        code = await bot.wait()
+    finally:
+        if bot.proc.poll() is None:
+            bot.proc.kill()
+            bot.proc.wait()
+    assert code == 0, bot.stderr[-3000:]
+    assert fake_ra.ticket_requests == 1, "nothing fetched for the refused command"
+    # Written by the store's close, after the answer: nothing was lost on the way out.
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "ticketlens.db")) as db:
+        history = db.execute("SELECT user_id, provider, ref FROM lookup_history").fetchall()
+    assert history == [(751, RA, "5151")]
+
+
+async def until(check: Any, what: str, timeout: float = START_TIMEOUT_S) -> None:  # noqa: ASYNC109
+    """Poll `check()` until it is true (for state outside the fake Discord)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout} s")
+        await asyncio.sleep(0.02)
 
 
 @on_world_loop

@@ -1,0 +1,358 @@
+"""
+What both store backends share, with no database code: the types and errors of the `Store`
+interface, the bounds and validation of every value, times, the sealing of credentials, the key
+check, migration files and the batching of recorded lookups.
+
+`bot.store` (the interface and SQLite) and `bot.pgstore` (PostgreSQL) both build on this, so
+the two behave alike by construction; the rest of the bot imports these names from `bot.store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from bot.crypto import Sealer, SealError
+from bot.providers.base import Credential
+
+log = logging.getLogger("bot.store")
+
+#: The meta row holding the key check, and what it seals.
+KEY_CHECK = "key_check"
+_CANARY = b"ticketlens key check v1"
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+
+# Both databases' integers are signed 64-bit; Discord snowflakes are positive and fit.
+MAX_ID = 2**63 - 1
+#: The user_id of a guild's own credential: NULL is never equal to NULL, so it cannot be part
+#: of a unique primary key.
+GUILD_ROW = 0
+
+#: How long a member's lookup history is kept, and how much of it per provider.
+HISTORY_DAYS = 30
+HISTORY_KEEP = 100
+#: Recorded lookups wait in memory at most this long, then are written together: one
+#: durable write per batch instead of one per lookup (measured under `make bench`: a write per
+#: lookup took a quarter of the bot's throughput). History is a convenience: a crash loses at
+#: most this much of it, and a clean close writes it.
+HISTORY_FLUSH_S = 2.0
+#: ... or as soon as this many wait (and at most this many rows per INSERT statement).
+HISTORY_BATCH = 500
+#: Longest ticket reference kept in the history (Discord's autocomplete values are 100 max).
+MAX_REF_LENGTH = 100
+#: Bounds of an audit entry's words, and how many entries a guild keeps (the newest).
+MAX_ACTION_LENGTH = 50
+MAX_DETAIL_LENGTH = 200
+AUDIT_KEEP = 100
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """What is known about a stored credential without opening it."""
+
+    provider: str
+    user_id: int | None
+    set_by: int
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One configuration change: when (UTC), who, what, and on what (never a secret)."""
+
+    at: datetime
+    actor_id: int
+    action: str
+    detail: str
+
+
+def _one_line(text: str) -> str:
+    # Printed on stderr at start-up: a path with a newline in it must not break the line.
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class KeyMismatch(Exception):
+    """The key does not open the stored credentials; nothing was changed."""
+
+    def __init__(self, path: Path | str) -> None:
+        # A file path (SQLite) or a server URL without its password (PostgreSQL).
+        self.path = path
+        super().__init__(
+            _one_line(
+                f"SECRET_KEY (or the key file) does not match the key that encrypted the stored "
+                f"credentials in {path}; start with the original key"
+            )
+        )
+
+
+class CredentialUnreadable(Exception):
+    """One stored credential does not open (tampered, corrupted, or copied from another row)."""
+
+    def __init__(self, guild_id: int, user_id: int | None, provider: str) -> None:
+        self.guild_id = guild_id
+        self.user_id = user_id
+        self.provider = provider
+        whose = "the guild" if user_id is None else f"member {user_id}"
+        super().__init__(
+            f"the stored {provider!r} credential of {whose} in guild {guild_id} cannot be read"
+        )
+
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer TicketLens than this one."""
+
+    def __init__(self, path: Path | str, unknown: Iterable[int]) -> None:
+        versions = ", ".join(str(v) for v in sorted(unknown))
+        super().__init__(
+            _one_line(
+                f"the database {path} has migrations this version does not know ({versions}); "
+                "run a newer TicketLens"
+            )
+        )
+
+
+class DatabaseUnavailable(Exception):
+    """The database server cannot be reached or refused the login; one line, no password."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(_one_line(f"cannot open the database {where}: {reason}"))
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def check_id(name: str, value: int) -> int:
+    """A positive 64-bit id (a Discord snowflake); TypeError or ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int")
+    if not 0 < value <= MAX_ID:
+        raise ValueError(f"{name} must be a positive 64-bit id")
+    return value
+
+
+def user_column(user_id: int | None) -> int:
+    """The stored user_id: GUILD_ROW for the guild's own credential."""
+    return GUILD_ROW if user_id is None else check_id("user_id", user_id)
+
+
+def user_from_column(value: int) -> int | None:
+    """The inverse of `user_column`."""
+    return None if value == GUILD_ROW else int(value)
+
+
+def check_provider(provider: str) -> str:
+    """A provider key: a non-empty str."""
+    if not isinstance(provider, str) or not provider:
+        raise ValueError("provider must be a non-empty str")
+    return provider
+
+
+def check_text(name: str, value: str, limit: int, *, empty: bool = False) -> str:
+    """A str of at most `limit` characters (and not empty unless `empty`)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str")
+    if not value and not empty:
+        raise ValueError(f"{name} must not be empty")
+    if len(value) > limit:
+        raise ValueError(f"{name} must be at most {limit} characters")
+    return value
+
+
+def check_limit(limit: int) -> int:
+    """A row limit: an int, 1 or more."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError("limit must be an int")
+    if limit < 1:
+        raise ValueError("limit must be 1 or more")
+    return limit
+
+
+def moment(at: datetime | None) -> datetime:
+    """`at` in UTC (None: now); a naive time is refused rather than guessed."""
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return at.astimezone(UTC)
+
+
+def sortable(at: datetime) -> str:
+    """A time as SQLite stores it: ISO 8601 UTC, always with microseconds, so that comparing
+    the stored text compares the times."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> datetime:
+    """A time stored as text, in UTC."""
+    at = datetime.fromisoformat(text)
+    # Everything the store writes is UTC; a naive value can only come from a hand edit.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+# -- sealing and the key check -----------------------------------------------------------------
+
+
+def seal_credential(
+    sealer: Sealer, guild_id: int, user_id: int | None, provider: str, secret: Mapping[str, str]
+) -> bytes:
+    """A credential's fields as the sealed bytes stored for its row (validated first)."""
+    fields = dict(secret)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+        raise TypeError("a credential maps str field keys to str values")
+    plaintext = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return sealer.seal(plaintext, guild_id=guild_id, user_id=user_id, provider=provider)
+
+
+def open_credential(
+    sealer: Sealer, sealed: object, guild_id: int, user_id: int | None, provider: str
+) -> Credential:
+    """The credential sealed for this row; CredentialUnreadable if it does not open."""
+    if not isinstance(sealed, bytes):
+        raise CredentialUnreadable(guild_id, user_id, provider)
+    try:
+        plaintext = sealer.open(sealed, guild_id=guild_id, user_id=user_id, provider=provider)
+        fields = json.loads(plaintext)
+    except (SealError, ValueError, TypeError):
+        raise CredentialUnreadable(guild_id, user_id, provider) from None
+    if not isinstance(fields, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
+    ):
+        raise CredentialUnreadable(guild_id, user_id, provider)
+    return Credential(fields)
+
+
+def new_canary(sealer: Sealer) -> str:
+    """The key check's value for a database that has none yet (stored in meta as text)."""
+    return base64.b64encode(sealer.seal_meta(_CANARY, name=KEY_CHECK)).decode("ascii")
+
+
+def canary_opens(sealer: Sealer, stored: str) -> bool:
+    """Whether this key sealed the stored key check."""
+    try:
+        sealed = base64.b64decode(stored, validate=True)
+        return sealer.open_meta(sealed, name=KEY_CHECK) == _CANARY
+    except (binascii.Error, SealError):
+        return False
+
+
+def credential_opens(
+    sealer: Sealer, sealed: bytes, guild_id: int, stored_user: int, provider: str
+) -> bool:
+    """Whether this key opens one stored credential (judging a key without a key check)."""
+    try:
+        sealer.open(
+            sealed, guild_id=guild_id, user_id=user_from_column(stored_user), provider=provider
+        )
+    except SealError:
+        return False
+    return True
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered SQL file of `bot/migrations` (SQLite) or `bot/migrations/postgres`."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(*folder: str) -> list[Migration]:
+    """The migrations in `bot/<folder>`, by version; two with one number are an error."""
+    found: dict[int, Migration] = {}
+    for entry in resources.files("bot").joinpath(*folder).iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        version = int(match.group(1))
+        if version in found:
+            raise RuntimeError(f"two migrations numbered {version:04d}")
+        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+# -- recorded lookups --------------------------------------------------------------------------
+
+#: (guild, user, provider, ref): one history row.
+LookupKey = tuple[int, int, str, str]
+#: Writes a batch of recorded lookups (each with its newest time, UTC) to the database.
+HistoryWriter = Callable[[dict[LookupKey, datetime]], Awaitable[None]]
+
+
+class HistoryBuffer:
+    """
+    Recorded lookups waiting in memory, written in batches by the store's `write`: after
+    HISTORY_FLUSH_S, as soon as HISTORY_BATCH wait, before a read or deletion that needs them,
+    and on close. A failed write is logged (never its refs) and the batch dropped: history is
+    a convenience, and retrying could hold the bot up.
+    """
+
+    def __init__(self, write: HistoryWriter) -> None:
+        self._write = write
+        self._pending: dict[LookupKey, datetime] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    async def add(self, key: LookupKey, at: datetime) -> None:
+        """Remember one lookup (validated by the caller); the newest time of a key wins."""
+        if self.closed:
+            return  # a lookup that finished while the bot was shutting down
+        # The newest time wins when an older lookup is recorded after a newer one.
+        current = self._pending.get(key)
+        if current is None or current < at:
+            self._pending[key] = at
+        if len(self._pending) >= HISTORY_BATCH:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(HISTORY_FLUSH_S, self._flush_later)
+
+    def waiting(self, guild_id: int, user_id: int, provider: str | None = None) -> bool:
+        """Whether lookups of this member (for this provider, or any) wait to be written."""
+        return any(
+            k[0] == guild_id and k[1] == user_id and provider in (None, k[2]) for k in self._pending
+        )
+
+    def drop(self, guild_id: int, user_id: int | None = None) -> None:
+        """Forget what waits for a guild (or one member there) without writing it."""
+        for key in [k for k in self._pending if k[0] == guild_id and user_id in (None, k[1])]:
+            del self._pending[key]
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush(self) -> None:
+        """Write everything waiting now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            await self._write(pending)
+        except Exception:
+            # Never the refs themselves in the log: they are what members looked up.
+            log.warning("could not write %d recorded lookup(s)", len(pending), exc_info=True)
+
+    async def close(self) -> None:
+        """Refuse new lookups, then write what waits (after any write already under way)."""
+        self.closed = True
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+        await self.flush()
