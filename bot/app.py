@@ -13,6 +13,13 @@ METRICS_PORT, the `/healthz` and `/metrics` endpoint (`bot.health`), started in 
 Shutting down (`shutdown`, on SIGTERM) is graceful: every command and button press is admitted
 by `admit`, which refuses new ones once draining ("restarting", through the one error handler)
 and keeps the task of each one running, so `shutdown` can wait for them before closing.
+
+It is an `AutoShardedBot`: SHARD_COUNT and SHARD_IDS let several processes split the shards
+(unset: this process runs all of Discord's recommended count). Only the process holding shard 0
+syncs the command tree. Once this process's start is complete (`on_ready`, all its shards
+ready), the data of guilds its shards no longer hold is forgotten (`bot.cleanup`). A guild's
+events all arrive at one shard, hence at one process, so what is kept per guild in memory (the
+ticket cache, rate limits, the SQLite store's read caches) needs no sharing between processes.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import cogs
 from bot import controls, wording
 from bot.access import Access
 from bot.cache import TicketCache
+from bot.cleanup import forget_departed_guilds
 from bot.errors import TicketLensError
 from bot.health import Endpoint, GatewayState
 from bot.http import Http
@@ -105,8 +113,9 @@ class TicketLensTree(app_commands.CommandTree["TicketLensBot"]):
         return True
 
 
-class TicketLensBot(commands.Bot):
-    """TicketLens: app commands only, no privileged intents, mentions never ping."""
+class TicketLensBot(commands.AutoShardedBot):
+    """TicketLens: app commands only, no privileged intents, mentions never ping; the shards
+    of SHARD_IDS out of SHARD_COUNT (unset: all of Discord's recommended count)."""
 
     def __init__(
         self,
@@ -120,6 +129,9 @@ class TicketLensBot(commands.Bot):
         metrics: Metrics | None = None,
         **options: Any,
     ) -> None:
+        shards: dict[str, Any] = {}
+        if settings.shard_ids is not None:
+            shards["shard_ids"] = list(settings.shard_ids)
         intents = discord.Intents.none()
         # GUILD_CREATE/GUILD_DELETE: we forget a guild's credentials when removed from it.
         intents.guilds = True
@@ -129,6 +141,9 @@ class TicketLensBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=TicketLensTree,
+            # No SHARD_COUNT: ask Discord (GET /gateway/bot) and run every shard here.
+            shard_count=settings.shard_count,
+            **shards,
             **options,
         )
         self.settings = settings
@@ -168,6 +183,10 @@ class TicketLensBot(commands.Bot):
         # Every user-facing text's translations; discord.py's translator too (`setup_hook`).
         self.i18n = Translator()
         self.synced_this_start = False
+        #: Set by the first `on_ready` of this process: its start is complete (`bot.cleanup`).
+        self.started = False
+        #: Set once the guilds removed while offline have been forgotten (or that failed).
+        self.departed_checked = asyncio.Event()
         # Tuned once, by the real process only (`__main__`): tests run many bots in one process.
         self._tune_collector = tune_collector
 
@@ -231,7 +250,18 @@ class TicketLensBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         # Before syncing: the sync (and its hash) carry the commands' localisations.
         await self.tree.set_translator(self.i18n)
-        await self.sync_if_changed()
+        if self.syncs_commands:
+            await self.sync_if_changed()
+        else:
+            log.info("application commands are synced by the process holding shard 0; not syncing")
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the command tree: only the one holding shard 0 does, so
+        processes starting together never race each other's sync (the hash is in the shared
+        database's `meta`)."""
+        shard_ids = self.settings.shard_ids
+        return shard_ids is None or 0 in shard_ids
 
     def command_payload(self) -> list[dict[str, Any]]:
         """The command tree in the source language, without localisations."""
@@ -373,7 +403,8 @@ class TicketLensBot(commands.Bot):
         release(interaction)
 
     async def on_ready(self) -> None:
-        """Log once we are connected (ids only)."""
+        """Log once we are connected (ids only). The first time in this process (every shard
+        of it ready, their guild lists received): forget the guilds removed while offline."""
         user = self.user
         log.info(
             "connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds)
@@ -381,6 +412,38 @@ class TicketLensBot(commands.Bot):
         if self._tune_collector:
             self._tune_collector = False
             tune_collector()
+        if not self.started:
+            # Again after a full reconnect: not run again (see `bot.cleanup`).
+            self.started = True
+            await self.forget_departed()
+
+    def own_shards(self) -> tuple[int, list[int]] | None:
+        """(shard count, this process's shard ids) once the shards are launched, else None."""
+        count = self.shard_count
+        if count is None:
+            return None
+        return count, list(self.shard_ids) if self.shard_ids is not None else list(range(count))
+
+    async def forget_departed(self) -> None:
+        """Forget the guilds of this process's shards it no longer holds (`bot.cleanup`);
+        a failure is logged, and the next start tries again."""
+        try:
+            shards = self.own_shards()
+            if shards is None:
+                log.warning("shard count unknown; not looking for guilds removed while offline")
+                return
+            count, ids = shards
+            await forget_departed_guilds(
+                self.store,
+                shard_count=count,
+                shard_ids=ids,
+                # get_guild knows unavailable guilds too: an outage keeps the data.
+                holds=lambda guild_id: self.get_guild(guild_id) is not None,
+            )
+        except Exception:
+            log.warning("could not forget the guilds removed while offline", exc_info=True)
+        finally:
+            self.departed_checked.set()
 
     # -- the one error handler ----------------------------------------------------------
 

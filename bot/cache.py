@@ -6,8 +6,13 @@ never served to a lookup with another. `on_hit` counts the lookups it saved an u
 (`ticketlens_cache_hits_total`): a value served from the cache, and a caller that joined the
 same call already in flight (also one upstream call not made).
 
-It stays in this process: a guild's events all arrive at one process and credentials are
-guild-scoped, so no other process could use an entry.
+It stays in this process on purpose, also when several processes split the shards
+(SHARD_IDS): a guild's events all arrive at one shard, hence at one process, so every lookup
+of a guild is served here, and credentials are guild-scoped (the guild's own, and a member's
+personal key stored per guild and member), so no other process looks up with them. An entry
+another process could use would need the same secret stored in a guild of its shards: it then
+fetches once for itself, which is correct, only not shared. Keep personal keys guild-scoped so
+this stays true.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from bot.crypto import Sealer
 from bot.providers.base import Credential
 from bot.storecommon import (
     AUDIT_KEEP,
+    GUILD_IDS_SQL,
     HISTORY_BATCH,
     HISTORY_DAYS,
     HISTORY_KEEP,
@@ -295,6 +296,11 @@ class PostgresStore:
                     await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)  # noqa: S608
             self._history.drop(guild_id)  # recorded while the deletion ran
         return deleted
+
+    async def guild_ids(self) -> set[int]:
+        """Every guild with anything stored (credentials, settings, lookup history, audit)."""
+        await self._history.flush()  # lookups still in memory are stored rows too
+        return {int(row[0]) for row in await self._pool.fetch(GUILD_IDS_SQL)}
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
         """

@@ -1,9 +1,12 @@
 """
 Request spacing per (provider client, credential): the one rate limiter.
 
-Rate and cache state stay in this process on purpose: every event of a guild arrives at one
-process, and credentials are guild-scoped (a member's own key too), so no other process sends
-with the same key.
+Rate and cache state stay in this process on purpose, also when several processes split the
+shards (SHARD_IDS): every event of a guild arrives at one shard, hence at one process, and
+credentials are guild-scoped (the guild's own, and a member's personal key, stored per guild
+and member), so no other process sends with a guild's credential. Keep personal keys
+guild-scoped so this stays true. The one case it does not cover: the same secret entered in
+two guilds whose shards run in different processes is spaced by each process on its own.
 """
 
 from __future__ import annotations

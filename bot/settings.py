@@ -9,19 +9,26 @@ provider never edits this module; `__main__` validates every section before conn
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 S = TypeVar("S", bound=BaseSettings)
 
 _MAX_RATE_PER_S = 100_000
+
+#: Far above any bot's needs (Discord asks for one shard per ~1 000 to 2 500 guilds); it only
+#: keeps a typo from launching a million shards, or a range from filling memory.
+MAX_SHARD_COUNT = 100_000
+#: One item of SHARD_IDS: a shard id, or a range of them (ASCII digits only).
+_SHARD_ITEM = re.compile(r"([0-9]{1,6})(?:-([0-9]{1,6}))?")
 
 #: DATABASE_URL prefixes: a SQLite file (embedded, one process) or a PostgreSQL server.
 SQLITE_PREFIX = "sqlite:///"
@@ -54,6 +61,11 @@ class Settings(BaseSettings):
     """The address the endpoint listens on: loopback unless told otherwise."""
     shutdown_timeout_s: float = Field(25.0, alias="SHUTDOWN_TIMEOUT_S", ge=0, le=600)
     """On SIGTERM, how long commands in flight may take to finish before the bot stops."""
+    shard_count: int | None = Field(None, alias="SHARD_COUNT", ge=1, le=MAX_SHARD_COUNT)
+    """How many shards the bot has in all processes; unset: Discord's recommended count."""
+    # NoDecode: read as text (`0-3`, `0,2`), not as JSON like other collections.
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(None, alias="SHARD_IDS")
+    """The shards this process runs (`0-3`, `0,2`, `0-1,4`); unset: all of SHARD_COUNT."""
 
     @field_validator("discord_token")
     @classmethod
@@ -63,7 +75,7 @@ class Settings(BaseSettings):
             raise PydanticCustomError("missing", "Field required")
         return value
 
-    @field_validator("secret_key", "dev_guild_id", "metrics_port", mode="before")
+    @field_validator("secret_key", "dev_guild_id", "metrics_port", "shard_count", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `.env.example` ships these as `KEY=`; an empty value means "not set".
@@ -109,6 +121,35 @@ class Settings(BaseSettings):
             raise ValueError("must be at least DATABASE_POOL_MIN")
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # `SHARD_IDS=` (as `.env.example` ships it) is "not set".
+            return parse_shard_ids(value) if value.strip() else None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_fit(
+        cls, value: tuple[int, ...] | None, info: ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        if "shard_count" not in info.data:
+            return value  # SHARD_COUNT itself is wrong, and named in its own error
+        count = info.data["shard_count"]
+        if count is None:
+            # Without the total a guild's shard ((guild id >> 22) % count) is unknown: Discord
+            # would refuse the IDENTIFY, and another process's guilds could look like ours.
+            raise ValueError("needs SHARD_COUNT, the number of shards across all processes")
+        ids = tuple(sorted(set(value)))
+        if not ids:
+            raise ValueError("names no shard")
+        if ids[0] < 0 or ids[-1] >= count:
+            raise ValueError(f"must be shard ids from 0 to SHARD_COUNT - 1 ({count - 1})")
+        return ids
+
     @property
     def database_backend(self) -> Literal["sqlite", "postgres"]:
         """Which store DATABASE_URL selects: a SQLite file, or a PostgreSQL server (which every
@@ -152,6 +193,26 @@ class ProviderSettings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """
+    `SHARD_IDS` as a sorted tuple of unique shard ids: ranges (`0-3`, both ends included),
+    lists (`0,2`) or both (`0-1,4`); spaces are ignored. ValueError says what is wrong.
+    """
+    ids: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        match = _SHARD_ITEM.fullmatch(part)
+        if match is None:
+            raise ValueError("must be shard ids such as 0-3, 0,2 or 0-1,4")
+        first = int(match[1])
+        last = int(match[2]) if match[2] is not None else first
+        if first > last:
+            raise ValueError(f"has a range that runs backwards ({first}-{last})")
+        if last >= MAX_SHARD_COUNT:
+            raise ValueError(f"must be shard ids below {MAX_SHARD_COUNT}")
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
 
 
 def load_section(cls: type[S]) -> S:

@@ -26,6 +26,7 @@ from bot.crypto import Sealer
 from bot.providers.base import Credential
 from bot.storecommon import (
     AUDIT_KEEP,
+    GUILD_IDS_SQL,
     HISTORY_BATCH,
     HISTORY_DAYS,
     HISTORY_FLUSH_S,
@@ -124,6 +125,11 @@ class Store(Protocol):
         Delete every credential a member linked in a guild, and their lookup history there.
         Returns how many credentials there were (history rows are not counted).
         """
+        ...
+
+    async def guild_ids(self) -> set[int]:
+        """Every guild with anything stored (credentials, settings, lookup history, audit):
+        what `bot.cleanup` compares with the guilds the bot still holds."""
         ...
 
     async def record_lookup(
@@ -267,7 +273,9 @@ class SqliteStore:
         # trip through aiosqlite's single worker thread (which queued lookups under load).
         # This process is the only writer, so every write below invalidates what it touches;
         # rows stay sealed in the cache, secrets are opened per call. `_writes` stops a read
-        # that raced a write from caching the value the write replaced.
+        # that raced a write from caching the value the write replaced. Entries are per guild,
+        # and a guild's events all arrive at one shard, hence one process; processes that
+        # split the shards (SHARD_IDS) share PostgreSQL instead, which keeps none (`bot.pgstore`).
         self._reads: LRUCache[tuple[object, ...], object] = LRUCache(maxsize=_READ_CACHE_SIZE)
         # Opened credentials, so a lookup neither decrypts nor re-hashes its credential. This
         # keeps secrets in clear in memory, so it is bounded: at most _OPENED_SIZE of them, each
@@ -439,6 +447,12 @@ class SqliteStore:
         await self._delete("DELETE FROM config_audit WHERE guild_id = ?", (guild_id,))
         self._forget_guild_reads(guild_id)
         return deleted
+
+    async def guild_ids(self) -> set[int]:
+        """Every guild with anything stored (credentials, settings, lookup history, audit)."""
+        await self._history.flush()  # lookups still in memory are stored rows too
+        rows = await self._conn.execute_fetchall(GUILD_IDS_SQL)
+        return {int(row[0]) for row in rows}
 
     async def forget_member(self, guild_id: int, user_id: int) -> int:
         """

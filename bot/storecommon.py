@@ -53,6 +53,12 @@ MAX_REF_LENGTH = 100
 MAX_ACTION_LENGTH = 50
 MAX_DETAIL_LENGTH = 200
 AUDIT_KEEP = 100
+#: Every guild with a row in a table `forget_guild` empties (the same SQL on both backends);
+#: a table keyed by guild added later belongs here too.
+GUILD_IDS_SQL = (
+    "SELECT guild_id FROM credentials UNION SELECT guild_id FROM guild_settings"
+    " UNION SELECT guild_id FROM lookup_history UNION SELECT guild_id FROM config_audit"
+)
 
 
 @dataclass(frozen=True)

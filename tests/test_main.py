@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `python -m bot` in tmp_path with only the given settings (no .env there)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SECRET_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SECRET_", "SHARD_"))
+    }
     clean.update(env)
     clean["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
@@ -128,6 +130,20 @@ def test_an_unknown_database_url_is_named_without_echo(tmp_path, url):
     assert "postgresql://" in line  # what to write instead
     assert "hunter2" not in line
     assert not (tmp_path / "data").exists()
+
+
+def test_shard_ids_without_shard_count_is_refused(tmp_path):
+    """SHARD_IDS alone cannot place a guild on a shard: one line naming both, exit 2."""
+    line = _one_line(run_bot(tmp_path, DISCORD_TOKEN="x.y.z", SHARD_IDS="0-1"))
+    assert "SHARD_IDS" in line
+    assert "SHARD_COUNT" in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_shard_id_beyond_shard_count_is_refused(tmp_path):
+    """Every id of SHARD_IDS must be below SHARD_COUNT: one line, exit 2."""
+    line = _one_line(run_bot(tmp_path, DISCORD_TOKEN="x.y.z", SHARD_COUNT="2", SHARD_IDS="0,2"))
+    assert line.startswith("ticketlens: SHARD_IDS: ")
 
 
 def test_a_pool_smaller_than_its_minimum_is_refused(tmp_path):

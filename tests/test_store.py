@@ -252,6 +252,28 @@ async def test_forgetting_a_guild_removes_only_that_guild(backend, key):
         await store.close()
 
 
+async def test_guild_ids_are_every_guild_with_anything_stored(backend, key):
+    """Credentials, settings, history (still in memory too) and audit each make a guild
+    stored (what the start-up cleanup compares with the guilds held); forgotten, it is gone."""
+    store = await backend.open(key)
+    try:
+        assert await store.guild_ids() == set()
+        await store.put_credential(GUILD, MEMBER, "linear", {"token": "a"}, set_by=MEMBER)
+        await store.set_guild_setting(OTHER_GUILD, "staff_role", "7")
+        await store.record_lookup(3003, MEMBER, "ra", "1")
+        await store.add_audit(4004, ADMIN, "set", "RetroAchievements")
+        assert await store.guild_ids() == {GUILD, OTHER_GUILD, 3003, 4004}
+        await store.forget_guild(3003)
+        assert await store.guild_ids() == {GUILD, OTHER_GUILD, 4004}
+    finally:
+        await store.close()
+    reopened = await backend.open(key)
+    try:
+        assert await reopened.guild_ids() == {GUILD, OTHER_GUILD, 4004}
+    finally:
+        await reopened.close()
+
+
 async def test_forgetting_a_member_keeps_the_guild_credential(backend, key):
     """Removing a member deletes only their own rows in that guild."""
     store = await backend.open(key)

@@ -45,6 +45,26 @@ edits (callbacks 4 and 7, follow-ups, edits, channel posts) has its components l
 (`validate_message_components`: rows, buttons, custom ids) and is answered 400/50035 like Discord.
 Each JSON answer is kept on its request as `RecordedRequest.answer`.
 
+Sharding (one fake, any number of gateway connections, from one process or several): IDENTIFY's
+`shard` [shard_id, shard_count] (absent: [0, 1], which holds every guild) is kept as
+`GatewayConnection.shard`; READY lists, and GUILD_CREATE sends, only the guilds with
+`shard_of(guild_id, shard_count) == shard_id` (Discord's `(guild_id >> 22) % shard_count`). A
+malformed shard, or shard_id outside 0..shard_count-1, is closed with 4010 (Invalid shard); a
+session that would hold more than `max_guilds_per_shard` (Discord: 2500) guilds with 4011
+(Sharding required). Sessions with different shard counts may coexist, as Discord allows
+(events/gateway.mdx "Sharding": "sessions with different num_shards values"). A guild's events
+(INTERACTION_CREATE, GUILD_CREATE/UPDATE/DELETE, any `dispatch` with a guild) go to the live
+session holding its shard, the latest to IDENTIFY when several do; guildless ones (DMs) to
+shard 0's. With none live the event waits up to the helper's timeout, then TimeoutError naming
+the guild (`dispatch(wait_live=False)` instead queues it on a resumable session for RESUME).
+`FakeInteraction.shard_id` is the shard it went to; see `wait_for_shards_ready`,
+`connection_for`, and the `shard_id=` of `send_op`, `drop_connection`, `invalidate_session`.
+`GET /gateway/bot` answers `recommended_shards`. discord.py's `AutoShardedClient` asks it only
+when `shard_count` is None, then IDENTIFYs its shards one after another, each after
+`before_identify_hook(shard_id, initial=...)`, whose default sleeps 5 s for every shard but the
+first of `shard_ids`; it ignores `session_start_limit.max_concurrency`, so a test bot makes
+several shards start quickly by overriding that hook, not through the fake.
+
 Checked against Discord's own description (github.com/discord/discord-api-spec,
 specs/openapi.json; github.com/discord/discord-api-docs, developers/...), not vendored here:
 
@@ -88,7 +108,7 @@ import time
 import traceback
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -167,6 +187,11 @@ ALLOWED_CALLBACKS: dict[int, set[int]] = {
 }
 
 _NAME_RE = re.compile(r"^[-_\w]{1,32}$")
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's events go to: Discord's `(guild_id >> 22) % shard_count`."""
+    return (guild_id >> 22) % shard_count
 
 
 def snowflake_time_ms(value: int) -> int:
@@ -292,6 +317,7 @@ class FakeInteraction:
     original_message_id: int | None = None
     followup_message_ids: list[int] = field(default_factory=list)
     source_message_id: int | None = None  # the message a component sat on
+    shard_id: int | None = None  # the shard of the connection it was dispatched on
 
     @property
     def response(self) -> CallbackRecord | None:
@@ -326,9 +352,22 @@ class FakeGuild:
 @dataclass
 class _Session:
     id: str
+    shard: tuple[int, int] = (0, 1)  # [shard_id, shard_count] from IDENTIFY
     seq: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     ready: bool = False
+    conn: GatewayConnection | None = field(default=None, repr=False)  # the latest one
+
+    def holds(self, guild_id: int | None) -> bool:
+        """Whether this session gets `guild_id`'s events (None: a DM, shard 0's)."""
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, shard_count) == shard_id
+
+    @property
+    def live(self) -> bool:
+        return self.ready and self.conn is not None and self.conn.open
 
 
 @dataclass
@@ -341,9 +380,10 @@ class GatewayConnection:
     ws: web.WebSocketResponse = field(repr=False)
     compress: str | None = None
     closed_at: float | None = None
-    close_code: int | None = None
+    close_code: int | None = None  # the fake's code when it closed the socket, else the bot's
     identify: dict[str, Any] | None = None
     resume: dict[str, Any] | None = None
+    shard: tuple[int, int] | None = None  # [shard_id, shard_count] once IDENTIFYed or RESUMEd
     session: _Session | None = field(default=None, repr=False)
     _zlib: Any = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -351,6 +391,20 @@ class GatewayConnection:
     @property
     def open(self) -> bool:
         return self.closed_at is None and not self.ws.closed
+
+    @property
+    def shard_id(self) -> int | None:
+        return self.shard[0] if self.shard is not None else None
+
+    @property
+    def shard_count(self) -> int | None:
+        return self.shard[1] if self.shard is not None else None
+
+    async def close(self, code: int, message: bytes = b"") -> None:
+        """Close from the server side, recording `code` (the bot may answer with another)."""
+        if self.close_code is None:
+            self.close_code = code
+        await self.ws.close(code=code, message=message)
 
     async def send(self, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, separators=(",", ":"))
@@ -396,6 +450,9 @@ class FakeDiscord:
         callback_deadline: float | None = None,  # Discord's 3 s; None: never expire
         default_user_id: int = 5555,
         host: str = "127.0.0.1",
+        recommended_shards: int = 1,  # GET /gateway/bot `shards`
+        max_concurrency: int = 1,  # session_start_limit.max_concurrency (discord.py ignores it)
+        max_guilds_per_shard: int = 2500,  # Discord's limit; more on one session closes 4011
     ) -> None:
         self.token = token
         self.application_id = application_id
@@ -409,6 +466,9 @@ class FakeDiscord:
         self.callback_deadline = callback_deadline
         self.default_user_id = default_user_id
         self.host = host
+        self.recommended_shards = recommended_shards
+        self.max_concurrency = max_concurrency
+        self.max_guilds_per_shard = max_guilds_per_shard
 
         self.requests: list[RecordedRequest] = []
         self.gateway_connections: list[GatewayConnection] = []
@@ -428,8 +488,8 @@ class FakeDiscord:
         self._tokens: dict[str, FakeInteraction] = {}
         self._channel_posts: list[int] = []  # ids of messages the bot posted to a channel
         self._overrides: list[_Override] = []
-        self._session: _Session | None = None
-        self._conn: GatewayConnection | None = None
+        self._sessions: list[_Session] = []  # resumable sessions, oldest IDENTIFY first
+        self._conn: GatewayConnection | None = None  # the latest to IDENTIFY or RESUME
         self._changed = asyncio.Event()
         self._last_snowflake = 0
         self._runner: web.AppRunner | None = None
@@ -762,6 +822,7 @@ class FakeDiscord:
         lines = [f"  {r.method} {r.path} -> {r.status}" for r in self.requests[-last:]]
         conns = [
             f"  ws {c.path} compress={c.compress} identify={c.identify is not None}"
+            f" shard={list(c.shard) if c.shard is not None else None}"
             f" resume={c.resume is not None} open={c.open} close_code={c.close_code}"
             for c in self.gateway_connections
         ]
@@ -810,14 +871,73 @@ class FakeDiscord:
         )
 
     async def wait_for_gateway_ready(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Resolve once the bot identified and READY (and every GUILD_CREATE) went out."""
+        """
+        Resolve once a session is live: identified and READY (and its GUILD_CREATEs) went out
+        on a still open connection. With several shards, any one; see `wait_for_shards_ready`.
+        """
 
         def check() -> bool | None:
-            session, conn = self._session, self._conn
-            live = session is not None and session.ready and conn is not None and conn.open
-            return True if live else None
+            return True if any(s.live for s in self._sessions) else None
 
         await self.wait_until(check, timeout, "READY on a live gateway session")
+
+    async def wait_for_shards_ready(
+        self,
+        shard_ids: Iterable[int],
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        shard_count: int | None = None,
+    ) -> dict[int, GatewayConnection]:
+        """
+        Resolve once every shard in `shard_ids` (of `shard_count`, if given) has a live session;
+        returns each shard's open connection (the latest to IDENTIFY it).
+        """
+        wanted = sorted(set(shard_ids))
+
+        def check() -> dict[int, GatewayConnection] | None:
+            found: dict[int, GatewayConnection] = {}
+            for session in reversed(self._sessions):
+                shard_id, count = session.shard
+                fits = shard_count is None or count == shard_count
+                conn = session.conn if session.live else None
+                if fits and conn is not None and shard_id in wanted and shard_id not in found:
+                    found[shard_id] = conn
+            return found if len(found) == len(wanted) else None
+
+        of = f" of {shard_count}" if shard_count is not None else ""
+        return await self.wait_until(check, timeout, f"READY for shards {wanted}{of}")
+
+    def connection_for(self, guild_id: int | None) -> GatewayConnection | None:
+        """
+        The open connection events of `guild_id` go to now (None: DMs and other guildless
+        events, which go to shard 0), or None when no live session holds that guild's shard.
+        """
+        session = self._session_for(guild_id)
+        return session.conn if session is not None else None
+
+    @property
+    def _session(self) -> _Session | None:
+        """The latest session to IDENTIFY (the only one for an unsharded bot)."""
+        return self._sessions[-1] if self._sessions else None
+
+    def _session_for(self, guild_id: int | None, *, live: bool = True) -> _Session | None:
+        """The latest-identified session holding `guild_id`'s shard (live: on an open socket)."""
+        for session in reversed(self._sessions):
+            if session.holds(guild_id) and (session.live or not live):
+                return session
+        return None
+
+    async def _wait_session_for(
+        self,
+        guild_id: int | None,
+        timeout: float,  # noqa: ASYNC109
+    ) -> _Session:
+        where = "DMs (shard 0)" if guild_id is None else f"guild {guild_id}"
+        return await self.wait_until(
+            lambda: self._session_for(guild_id),
+            timeout,
+            f"READY on a live gateway session holding {where}",
+        )
 
     async def wait_for_response(
         self,
@@ -995,9 +1115,10 @@ class FakeDiscord:
             "total": 1000,
             "remaining": max(0, 1000 - self.session_starts),
             "reset_after": 14_400_000,
-            "max_concurrency": 1,
+            "max_concurrency": self.max_concurrency,
         }
-        return _json(200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        body = {"url": self.gateway_url, "shards": self.recommended_shards}
+        return _json(200, {**body, "session_start_limit": limit})
 
     def _check_app(self, m: re.Match[str]) -> web.Response | None:
         if int(m["app_id"]) != self.application_id:
@@ -1373,7 +1494,8 @@ class FakeDiscord:
             raise
         finally:
             conn.closed_at = time.monotonic()
-            conn.close_code = ws.close_code
+            if conn.close_code is None:  # the bot closed it (or the fake in `stop`)
+                conn.close_code = ws.close_code
             if self._conn is conn:
                 self._conn = None
             self._notify()
@@ -1392,24 +1514,38 @@ class FakeDiscord:
     async def _identify(self, conn: GatewayConnection, data: dict[str, Any]) -> None:
         conn.identify = data
         if data.get("token") != self.token:
-            await conn.ws.close(code=4004, message=b"Authentication failed.")
+            await conn.close(4004, b"Authentication failed.")
             return
         intents = data.get("intents")
         if not isinstance(intents, int):
-            await conn.ws.close(code=4013, message=b"Invalid intent(s).")
+            await conn.close(4013, b"Invalid intent(s).")
             return
         if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
-            await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
+            await conn.close(4014, b"Disallowed intent(s).")
+            return
+        shard = _parse_shard(data.get("shard", [0, 1]))
+        if shard is None:
+            await conn.close(4010, b"Invalid shard.")
+            return
+        shard_id, shard_count = shard
+        guilds = [g for g in self.guilds.values() if shard_of(g.id, shard_count) == shard_id]
+        if len(guilds) > self.max_guilds_per_shard:
+            await conn.close(4011, b"Sharding required.")
             return
         self.session_starts += 1
-        session = _Session(id=uuid.uuid4().hex)
-        conn.session = self._session = session
+        session = _Session(id=uuid.uuid4().hex, shard=shard, conn=conn)
+        # A fresh IDENTIFY ends this shard's sessions no socket serves: they resume no more.
+        self._sessions = [
+            s for s in self._sessions if s.shard != shard or (s.conn is not None and s.conn.open)
+        ]
+        self._sessions.append(session)
+        conn.session, conn.shard = session, shard
         self._conn = conn
         ready: dict[str, Any] = {
             "v": 10,
             "user": self.bot_user(),
             "user_settings": {},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -1426,7 +1562,7 @@ class FakeDiscord:
             ready["shard"] = data["shard"]
         await self._send_dispatch(conn, session, "READY", ready)
         if intents & GUILDS_INTENT:  # without it Discord sends no GUILD_CREATE at all
-            for guild in list(self.guilds.values()):
+            for guild in guilds:
                 payload = self.guild_create_payload(guild)
                 await self._send_dispatch(conn, session, "GUILD_CREATE", payload)
         session.ready = True
@@ -1434,14 +1570,16 @@ class FakeDiscord:
     async def _resume(self, conn: GatewayConnection, data: dict[str, Any]) -> None:
         conn.resume = data
         await self.resume_gate.wait()
-        session = self._session
         if data.get("token") != self.token:
-            await conn.ws.close(code=4004, message=b"Authentication failed.")
+            await conn.close(4004, b"Authentication failed.")
             return
-        if session is None or data.get("session_id") != session.id:
+        session_id = data.get("session_id")
+        session = next((s for s in self._sessions if s.id == session_id), None)
+        if session is None:
             await conn.send({"op": 9, "d": False, "s": None, "t": None})
             return
-        conn.session = session
+        conn.session, conn.shard = session, session.shard
+        session.conn = conn
         self._conn = conn
         seq = data.get("seq") or 0
         for missed in session.history:
@@ -1462,6 +1600,21 @@ class FakeDiscord:
         self._notify()
         return payload
 
+    async def _route_event(
+        self,
+        guild_id: int | None,
+        timeout: float,  # noqa: ASYNC109
+        wait_live: bool,
+    ) -> _Session:
+        """The session an event of `guild_id` goes to (see `dispatch`)."""
+        if wait_live:
+            return await self._wait_session_for(guild_id, timeout)
+        session = self._session_for(guild_id) or self._session_for(guild_id, live=False)
+        if session is None:
+            where = "DMs (shard 0)" if guild_id is None else f"guild {guild_id}"
+            raise RuntimeError(f"no gateway session holds {where}: the bot has not identified")
+        return session
+
     async def dispatch(
         self,
         event: str,
@@ -1469,44 +1622,67 @@ class FakeDiscord:
         *,
         timeout: float = 5.0,  # noqa: ASYNC109
         wait_live: bool = True,
+        guild_id: int | None = None,
     ) -> int:
         """
-        Push a dispatch (op 0) with the next sequence number; returns that number.
+        Push a dispatch (op 0) with the next sequence number of the session it goes to; returns
+        that number.
 
-        Waits up to `timeout` for a live, ready session; with `wait_live=False` an event sent
-        while the bot is away (dropped, not yet RESUMEd) joins the session's history and is
-        replayed on RESUME, as Discord does.
+        Routed like Discord: to the session whose shard holds the event's guild (`guild_id`,
+        else the payload's `id` for GUILD_CREATE/UPDATE/DELETE, else its `guild_id`; no guild:
+        shard 0), the latest to IDENTIFY when several do. Waits up to `timeout` for such a
+        session to be live (TimeoutError naming the guild); with `wait_live=False` an event
+        sent while the bot is away (dropped, not yet RESUMEd) joins that session's history and
+        is replayed on RESUME, as Discord does.
         """
-        if wait_live:
-            await self.wait_for_gateway_ready(timeout)
-        session = self._session
-        if session is None:
-            raise RuntimeError("no gateway session: the bot has not identified")
-        payload = await self._send_dispatch(self._conn, session, event, data)
+        gid = guild_id if guild_id is not None else _event_guild(event, data)
+        session = await self._route_event(gid, timeout, wait_live)
+        payload = await self._send_dispatch(session.conn, session, event, data)
         return int(payload["s"])
 
-    async def send_op(self, op: int, data: Any = None) -> None:
-        """Send a raw non-dispatch opcode on the live connection."""
-        conn = self._conn
+    def _live_conn(self, shard_id: int | None) -> GatewayConnection:
+        if shard_id is None:
+            conn = self._conn
+        else:
+            conn = next(
+                (
+                    s.conn
+                    for s in reversed(self._sessions)
+                    if s.shard[0] == shard_id and s.conn is not None and s.conn.open
+                ),
+                None,
+            )
         if conn is None or not conn.open:
-            raise RuntimeError("no live gateway connection")
+            which = "" if shard_id is None else f" for shard {shard_id}"
+            raise RuntimeError(f"no live gateway connection{which}")
+        return conn
+
+    async def send_op(self, op: int, data: Any = None, *, shard_id: int | None = None) -> None:
+        """
+        Send a raw non-dispatch opcode on the live connection (the latest to IDENTIFY or
+        RESUME; with `shard_id`, that shard's).
+        """
+        conn = self._live_conn(shard_id)
         await conn.send({"op": op, "d": data, "s": None, "t": None})
 
-    async def request_reconnect(self) -> None:
+    async def request_reconnect(self, *, shard_id: int | None = None) -> None:
         """Send op 7 RECONNECT: discord.py closes and RESUMEs at resume_gateway_url."""
-        await self.send_op(7)
+        await self.send_op(7, shard_id=shard_id)
 
-    async def invalidate_session(self, resumable: bool = False) -> None:
+    async def invalidate_session(
+        self, resumable: bool = False, *, shard_id: int | None = None
+    ) -> None:
         """Send op 9 INVALID_SESSION; not resumable: the bot must IDENTIFY afresh."""
-        if not resumable:
-            self._session = None
-        await self.send_op(9, resumable)
+        conn = self._live_conn(shard_id)
+        if not resumable and conn.session in self._sessions:
+            self._sessions.remove(conn.session)
+        await self.send_op(9, resumable, shard_id=shard_id)
 
-    async def drop_connection(self, code: int = 4000) -> None:
-        """Close the live websocket from the server side with `code`."""
-        conn = self._conn
+    async def drop_connection(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        """Close the live websocket (see `send_op`) from the server side with `code`."""
+        conn = self._conn if shard_id is None else self._live_conn(shard_id)
         if conn is not None and not conn.ws.closed:
-            await conn.ws.close(code=code)
+            await conn.close(code)
 
     async def wait_for_resumed(self, timeout: float = 10.0) -> GatewayConnection:  # noqa: ASYNC109
         """The first connection on which the bot RESUMEd and got RESUMED."""
@@ -1614,9 +1790,11 @@ class FakeDiscord:
         return inter
 
     async def _send(self, inter: FakeInteraction) -> FakeInteraction:
-        await self.wait_for_gateway_ready()
+        """INTERACTION_CREATE to the live session holding its guild (a DM: shard 0's)."""
+        session = await self._wait_session_for(_int_or_none(inter.payload.get("guild_id")), 10.0)
         inter.sent_at = time.monotonic()
-        await self.dispatch("INTERACTION_CREATE", inter.payload)
+        inter.shard_id = session.shard[0]
+        await self._send_dispatch(session.conn, session, "INTERACTION_CREATE", inter.payload)
         return inter
 
     def registered_command(
@@ -2005,6 +2183,28 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[Any, list[Recorded
                 RecordedFile(str(name), part.get_filename(), part.get_content_type(), data)
             )
     return parsed, files
+
+
+def _parse_shard(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's `shard` as (shard_id, shard_count), or None when Discord closes with 4010."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    shard_id, shard_count = value
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return None
+    if shard_count < 1 or not 0 <= shard_id < shard_count:
+        return None
+    return shard_id, shard_count
+
+
+_GUILD_EVENTS = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
+
+
+def _event_guild(event: str, data: Any) -> int | None:
+    """The guild a dispatch is about (its `id` for GUILD_* events, else `guild_id`)."""
+    if not isinstance(data, Mapping):
+        return None
+    return _int_or_none(data.get("id" if event in _GUILD_EVENTS else "guild_id"))
 
 
 def _int_or_none(value: Any) -> int | None:

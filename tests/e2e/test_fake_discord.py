@@ -17,7 +17,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from .conftest import APPLICATION_ID, BOT_USER_ID, CHANNEL_ID, FAKE_TOKEN, GUILD_ID
+from .conftest import APPLICATION_ID, BOT_USER_ID, CHANNEL_ID, FAKE_TOKEN, GUILD_ID, OWNER_ID
 from .fake_discord import (
     ENV_VAR,
     FLAG_EPHEMERAL,
@@ -25,7 +25,9 @@ from .fake_discord import (
     MANAGE_GUILD,
     PRIVILEGED_INTENTS,
     FakeDiscord,
+    FakeGuild,
     pointed_at,
+    shard_of,
     validate_message_components,
 )
 
@@ -827,3 +829,251 @@ def test_components_v2_messages_may_have_more_than_five_rows() -> None:
     container = {"type": 17, "components": [_row(_button("a")), _row(_button("a"))]}
     errors = validate_message_components([container], FLAG_IS_COMPONENTS_V2)
     assert errors["components"]["0"]["components"]["1"]["components"]["0"]["custom_id"]
+
+
+# -- sharding -----------------------------------------------------------------------------------
+
+SHARD1_GUILD_ID = (1 << 22) + GUILD_ID  # (id >> 22) % 2 == 1; GUILD_ID is on shard 0
+SHARD1_CHANNEL_ID = 2001
+
+
+class ShardedProbe(commands.AutoShardedBot):
+    """An AutoShardedBot with `/where`, which records the guild each invocation came from."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            help_command=None,
+            guild_ready_timeout=0.05,
+            **options,
+        )
+        self.seen: asyncio.Queue[int | None] = asyncio.Queue()
+        self.available: asyncio.Queue[discord.Guild] = asyncio.Queue()  # joined or back
+
+        @self.tree.command(name="where", description="Say where the command arrived.")
+        async def where(interaction: discord.Interaction) -> None:
+            await self.seen.put(interaction.guild_id)
+            await interaction.response.send_message("here", ephemeral=True)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """No 5 s pause before each non-first shard's IDENTIFY (discord.py's default)."""
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.available.put(guild)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.available.put(guild)
+
+
+@pytest.fixture
+async def sharded_fake() -> AsyncIterator[FakeDiscord]:
+    """A fake recommending 2 shards, with a guild on each: GUILD_ID (0) and SHARD1_GUILD_ID (1)."""
+    fake = FakeDiscord(
+        token=FAKE_TOKEN,
+        application_id=APPLICATION_ID,
+        bot_user_id=BOT_USER_ID,
+        owner_id=OWNER_ID,
+        recommended_shards=2,
+        guilds=[
+            FakeGuild(id=GUILD_ID, name="Zero", owner_id=OWNER_ID, channels={CHANNEL_ID: "a"}),
+            FakeGuild(
+                id=SHARD1_GUILD_ID, name="One", owner_id=OWNER_ID, channels={SHARD1_CHANNEL_ID: "b"}
+            ),
+        ],
+    )
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    assert not fake.errors, "the fake itself failed:\n" + "\n".join(fake.errors)
+
+
+@contextlib.asynccontextmanager
+async def sharded(fake: FakeDiscord, **options: Any) -> AsyncIterator[ShardedProbe]:
+    """A ShardedProbe(**options) whose shards are all READY on the fake; closed on exit."""
+    with pointed_at(fake.url):
+        probe = ShardedProbe(**options)
+        async with probe:
+            task = asyncio.create_task(probe.start(FAKE_TOKEN))
+            try:
+                await asyncio.wait_for(probe.wait_until_ready(), 10)
+                assert probe.shard_count is not None
+                ids = options.get("shard_ids") or range(probe.shard_count)
+                await fake.wait_for_shards_ready(ids, shard_count=probe.shard_count)
+                yield probe
+            finally:
+                await probe.close()
+                await asyncio.wait_for(task, 10)
+
+
+def sent_on(conn: Any, event: str) -> list[dict[str, Any]]:
+    """The `d` of every `event` dispatched on the session `conn` serves."""
+    assert conn is not None
+    assert conn.session is not None
+    return [p["d"] for p in conn.session.history if p["t"] == event]
+
+
+def test_shard_of_is_discords_formula() -> None:
+    assert shard_of(GUILD_ID, 2) == 0
+    assert shard_of(SHARD1_GUILD_ID, 2) == 1
+    assert shard_of(SHARD1_GUILD_ID, 1) == 0
+    assert shard_of(81384788765712384, 3) == (81384788765712384 >> 22) % 3
+
+
+@pytest.mark.parametrize("shard_count", [2, None])
+async def test_one_process_runs_two_shards(
+    sharded_fake: FakeDiscord, shard_count: int | None
+) -> None:
+    """
+    Each shard's connection gets only its guilds; a shard-1 guild's interaction arrives on
+    shard 1, a DM's on shard 0. discord.py asks GET /gateway/bot only without a shard_count.
+    """
+    fake = sharded_fake
+    async with sharded(fake, shard_count=shard_count) as probe:
+        assert probe.shard_count == 2
+        asked = fake.find("GET", r"/gateway/bot$")
+        assert len(asked) == (1 if shard_count is None else 0)
+        assert sorted(p["shard"] for p in fake.identify_payloads) == [[0, 2], [1, 2]]
+        conns = await fake.wait_for_shards_ready([0, 1], shard_count=2)
+        for shard_id, guild_id in ((0, GUILD_ID), (1, SHARD1_GUILD_ID)):
+            conn = conns[shard_id]
+            assert conn.shard == (shard_id, 2)
+            assert fake.connection_for(guild_id) is conn
+            (ready,) = sent_on(conn, "READY")
+            assert [g["id"] for g in ready["guilds"]] == [str(guild_id)]
+            assert [g["id"] for g in sent_on(conn, "GUILD_CREATE")] == [str(guild_id)]
+        assert {g.id: g.shard_id for g in probe.guilds} == {GUILD_ID: 0, SHARD1_GUILD_ID: 1}
+        assert fake.connection_for(None) is conns[0]
+
+        inter = await fake.send_interaction("where", guild_id=SHARD1_GUILD_ID)
+        assert inter.shard_id == 1
+        assert (await fake.wait_for_response(inter)).type == 4
+        assert await asyncio.wait_for(probe.seen.get(), 5) == SHARD1_GUILD_ID
+        assert [d["id"] for d in sent_on(conns[1], "INTERACTION_CREATE")] == [str(inter.id)]
+        assert not sent_on(conns[0], "INTERACTION_CREATE")
+
+        dm = await fake.send_interaction("where", dm=True)
+        assert dm.shard_id == 0
+        assert (await fake.wait_for_response(dm)).type == 4
+        assert await asyncio.wait_for(probe.seen.get(), 5) is None
+
+        joined = FakeGuild(id=(3 << 22) + 7, name="Three", owner_id=OWNER_ID)  # shard 1 of 2
+        await fake.guild_create(joined)
+        assert [g["id"] for g in sent_on(conns[1], "GUILD_CREATE")][-1] == str(joined.id)
+        while (guild := await asyncio.wait_for(probe.available.get(), 5)).id != joined.id:
+            pass  # the startup guilds' on_guild_available
+        assert guild.shard_id == 1
+
+
+async def test_two_processes_each_get_only_their_shard(sharded_fake: FakeDiscord) -> None:
+    """Two AutoShardedBots (shard_ids [0] and [1] of 2) on one fake: guilds and events split."""
+    fake = sharded_fake
+    async with (
+        sharded(fake, shard_ids=[0], shard_count=2) as first,
+        sharded(fake, shard_ids=[1], shard_count=2) as second,
+    ):
+        assert not fake.find("GET", r"/gateway/bot$")
+        assert [g.id for g in first.guilds] == [GUILD_ID]
+        assert [g.id for g in second.guilds] == [SHARD1_GUILD_ID]
+        for guild_id, probe, shard_id in ((GUILD_ID, first, 0), (SHARD1_GUILD_ID, second, 1)):
+            inter = await fake.send_interaction("where", guild_id=guild_id)
+            assert inter.shard_id == shard_id
+            assert (await fake.wait_for_response(inter)).type == 4
+            assert await asyncio.wait_for(probe.seen.get(), 5) == guild_id
+        dm = await fake.send_interaction("where", dm=True)
+        assert dm.shard_id == 0
+        assert await asyncio.wait_for(first.seen.get(), 5) is None
+        assert first.seen.empty()
+        assert second.seen.empty()
+
+        # Shard 1 drops and RESUMEs: its guild's events wait for it, then reach it; shard 0
+        # stays untouched.
+        fake.resume_gate.clear()
+        await fake.drop_connection(4000, shard_id=1)
+        await fake.wait_until(lambda: fake.connection_for(SHARD1_GUILD_ID) is None or None, 5)
+        assert fake.connection_for(GUILD_ID) is not None
+        pending = asyncio.create_task(fake.send_interaction("where", guild_id=SHARD1_GUILD_ID))
+        await asyncio.sleep(0.1)
+        assert not pending.done()
+        fake.resume_gate.set()
+        inter = await asyncio.wait_for(pending, 10)
+        assert inter.shard_id == 1
+        assert await asyncio.wait_for(second.seen.get(), 5) == SHARD1_GUILD_ID
+        assert len(fake.identify_payloads) == 2
+
+
+async def test_no_session_for_a_guild_times_out_naming_it(sharded_fake: FakeDiscord) -> None:
+    """Only shard 0 connected: an event for a shard-1 guild waits, then TimeoutError."""
+    fake = sharded_fake
+    async with sharded(fake, shard_ids=[0], shard_count=2):
+        with pytest.raises(TimeoutError, match=f"holding guild {SHARD1_GUILD_ID}"):
+            await fake.dispatch(
+                "GUILD_DELETE", {"id": str(SHARD1_GUILD_ID), "unavailable": True}, timeout=0.2
+            )
+        with pytest.raises(RuntimeError, match=f"no gateway session holds guild {SHARD1_GUILD_ID}"):
+            await fake.dispatch("GUILD_DELETE", {"id": str(SHARD1_GUILD_ID)}, wait_live=False)
+
+
+async def test_bad_shard_is_closed_with_4010(sharded_fake: FakeDiscord) -> None:
+    """discord.py launching shard 2 of 2 gets 4010 (Invalid shard) and gives up."""
+    with pointed_at(sharded_fake.url):
+        probe = ShardedProbe(shard_ids=[2], shard_count=2)
+        async with probe:
+            with pytest.raises(discord.ConnectionClosed) as closed:
+                await asyncio.wait_for(probe.start(FAKE_TOKEN), 10)
+    assert closed.value.code == 4010
+    assert sharded_fake.gateway_connections[-1].close_code == 4010
+    assert sharded_fake.session_starts == 0
+
+
+async def identify_raw(fake: FakeDiscord, shard: Any) -> tuple[int | None, dict[str, Any] | None]:
+    """IDENTIFY with `shard` on a raw socket: (close code, None) or (None, the READY)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(fake.gateway_url, params={"v": "10", "encoding": "json"}) as ws,
+    ):
+        assert (await ws.receive_json(timeout=5))["op"] == 10
+        identify: dict[str, Any] = {"token": FAKE_TOKEN, "intents": 1}
+        if shard is not None:
+            identify["shard"] = shard
+        await ws.send_json({"op": 2, "d": identify})
+        msg = await ws.receive(timeout=5)
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            return ws.close_code, None
+        payload = json.loads(msg.data)
+        assert payload["t"] == "READY"
+        return None, payload["d"]
+
+
+@pytest.mark.parametrize("shard", [[2, 2], [-1, 2], [0, 0], [0], "0,1", [0, True]])
+async def test_malformed_shards_are_closed_with_4010(sharded_fake: FakeDiscord, shard: Any) -> None:
+    assert await identify_raw(sharded_fake, shard) == (4010, None)
+
+
+async def test_shard_counts_may_differ_and_too_many_guilds_need_sharding() -> None:
+    """
+    Discord allows sessions with different shard counts at once (zero-downtime resharding);
+    a session that would hold more than `max_guilds_per_shard` guilds is closed with 4011.
+    """
+    guilds = [FakeGuild(id=(n << 22) + 1, name=f"g{n}", owner_id=OWNER_ID) for n in range(3)]
+    async with FakeDiscord(token=FAKE_TOKEN, guilds=guilds, max_guilds_per_shard=2) as fake:
+        assert await identify_raw(fake, None) == (4011, None)
+        assert await identify_raw(fake, [0, 1]) == (4011, None)
+        code, ready = await identify_raw(fake, [0, 2])  # guilds 0 and 2
+        assert code is None
+        assert ready is not None
+        assert [g["id"] for g in ready["guilds"]] == [str(guilds[0].id), str(guilds[2].id)]
+        code, ready = await identify_raw(fake, [2, 3])
+        assert code is None
+        assert ready is not None
+        assert [g["id"] for g in ready["guilds"]] == [str(guilds[2].id)]
+        async with aiohttp.ClientSession() as session:
+            url = f"{fake.rest_base}/gateway/bot"
+            headers = {"Authorization": f"Bot {FAKE_TOKEN}"}
+            async with session.get(url, headers=headers) as resp:
+                body = await resp.json()
+        assert body["shards"] == 1
+        assert body["session_start_limit"]["max_concurrency"] == 1
+        assert not fake.errors
