@@ -64,6 +64,10 @@ S = TypeVar("S", bound=BaseSettings)
 GC_THRESHOLDS = (2_000, 10, 10)
 
 
+#: `meta` key holding the Discord application whose guilds the database records.
+APPLICATION_META = "application_id"
+
+
 def discover_extensions() -> list[str]:
     """Every extension under `cogs/`: provider packages first, then core modules."""
     packages: list[str] = []
@@ -433,6 +437,20 @@ class TicketLensBot(commands.AutoShardedBot):
                 log.warning("shard count unknown; not looking for guilds removed while offline")
                 return
             count, ids = shards
+            # Guilds are only "removed" for the application that was in them: a database shared
+            # by mistake with another bot (another token, same DATABASE_URL) must lose nothing.
+            owner = await self.store.get_meta(APPLICATION_META)
+            mine = str(self.application_id)
+            if owner is None:
+                await self.store.set_meta(APPLICATION_META, mine)
+            elif owner != mine:
+                log.warning(
+                    "this database was used by application %s, not %s: not looking for guilds "
+                    "removed while offline",
+                    owner,
+                    mine,
+                )
+                return
             await forget_departed_guilds(
                 self.store,
                 shard_count=count,

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot import __main__ as entry
-from bot.app import TicketLensBot
+from bot.app import APPLICATION_META, TicketLensBot
 from bot.cleanup import forget_departed_guilds, shard_of
 from bot.crypto import Sealer, load_or_create_key
 from bot.settings import Settings, describe_validation_error, parse_shard_ids
@@ -304,6 +304,32 @@ async def test_a_guild_removed_while_offline_is_forgotten_after_start(
         assert await bot.store.get_credential(gone, None, RA) is None
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.cleanup"]
     assert lines == ["forgot 1 guild(s) removed while offline"]
+
+
+async def test_a_database_of_another_application_loses_nothing(outage_discord, tmp_path, caplog):
+    """The same DATABASE_URL given to another bot by mistake: none of the first bot's guilds
+    looks "removed" to it, so nothing is deleted, and the log says why."""
+    caplog.set_level(logging.INFO, logger="bot")
+    gone = 1701
+    await _stored(tmp_path, GUILD_ID, gone)
+    key = load_or_create_key(None, tmp_path / "secret.key")
+    store = await SqliteStore.open(tmp_path / "ticketlens.db", Sealer(key))
+    try:
+        await store.set_meta(APPLICATION_META, "999")
+    finally:
+        await store.close()
+    async with running_bot(outage_discord, tmp_path) as bot:
+        await asyncio.wait_for(bot.departed_checked.wait(), 5)
+        assert gone in await bot.store.guild_ids()
+    assert any("used by application 999" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.name == "bot.cleanup"]
+
+
+async def test_the_first_start_records_its_application(fake_discord, tmp_path):
+    """So a later start of another application on this database is recognised."""
+    async with running_bot(fake_discord, tmp_path) as bot:
+        await asyncio.wait_for(bot.departed_checked.wait(), 5)
+        assert await bot.store.get_meta(APPLICATION_META) == str(bot.application_id)
 
 
 async def test_the_cleanup_runs_once_per_process_not_on_each_ready(fake_discord, tmp_path, caplog):
