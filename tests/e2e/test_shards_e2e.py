@@ -135,6 +135,7 @@ async def test_two_processes_split_the_shards_over_one_postgresql(
                 assert "Saved" in await configure(fake, guild)
             assert await look_up(fake, GUILD_A, 71) == (0, text_of_ticket(71))
             assert await look_up(fake, GUILD_B, 72) == (1, text_of_ticket(72))
+            await removal_seen_without_a_restart(fake, ra, tmp_path, url, first[0])
         finally:
             await stop_all(first)
         assert re.search(r"synced \d+ application commands", first[0].stderr)
@@ -158,6 +159,54 @@ async def test_two_processes_split_the_shards_over_one_postgresql(
         await ra.stop()
         await fake.stop()
     assert not fake.errors, "the fake itself failed:\n" + "\n".join(fake.errors)
+
+
+async def removal_seen_without_a_restart(
+    fake: FakeDiscord, ra: FakeRetroAchievements, folder: Path, url: str, running: BotProcess
+) -> None:
+    """
+    A third process C identifies for shard 0 too, as in a rolling restart (Discord sends a
+    shard's events to its newest session), and an admin removes GUILD_A's credentials through
+    it. Once C has gone, the next lookup in GUILD_A reaches process A again, which has run all
+    along: it sees the removal at once (and A's ticket cache cannot hide it).
+    """
+    before = fake.connection_for(GUILD_A)
+    third = start_bot(
+        fake,
+        ra.url,
+        folder / "c",
+        DATABASE_URL=url,
+        SECRET_KEY=SECRET_KEY,
+        SHARD_COUNT="2",
+        SHARD_IDS="0",
+    )
+    try:
+        await fake.wait_until(
+            lambda: True if fake.connection_for(GUILD_A) not in (None, before) else None,
+            START_TIMEOUT_S,
+            "the third process holding shard 0",
+        )
+        removed = await fake.send_interaction(
+            "ticketconfig remove",
+            {"provider": RA},
+            guild_id=GUILD_A,
+            channel_id=CHANNELS[GUILD_A],
+            permissions=MANAGE_GUILD,
+            user_id=OWNER_ID,
+        )
+        assert "deleted" in text_of(await final_message(fake, removed))
+    finally:
+        assert await third.stop() == 0, third.stderr[-3000:]
+    await fake.wait_until(
+        lambda: True if fake.connection_for(GUILD_A) is before else None,
+        START_TIMEOUT_S,
+        "shard 0 back to process A",
+    )
+    assert running.proc.poll() is None, "process A ran all along"
+    shard, answer = await look_up(fake, GUILD_A, 71)
+    assert shard == 0
+    assert "isn't set up here" in answer
+    assert "Saved" in await configure(fake, GUILD_A)
 
 
 def text_of_ticket(ticket_id: int) -> str:
