@@ -167,6 +167,14 @@ def main() -> int:
             "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
         )
         return EXIT_CONFIG
+    if settings.database_backend == "sqlite" and settings.some_shards_only:
+        # Other processes run the other shards over the same data, and each SQLite store
+        # caches what it read: one could go on using credentials another removed.
+        _fail(
+            "SHARD_IDS: names only some shards, so other processes share the data: that needs a "
+            "PostgreSQL DATABASE_URL (a SQLite file serves one process)"
+        )
+        return EXIT_CONFIG
     try:
         key = load_or_create_key(secret, settings.key_file)
     except KeyConfigError as exc:

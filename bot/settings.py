@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         return ids
 
     @property
+    def some_shards_only(self) -> bool:
+        """Whether this process runs only some of the shards (others run the rest)."""
+        count, ids = self.shard_count, self.shard_ids
+        return count is not None and ids is not None and ids != tuple(range(count))
+
+    @property
     def database_backend(self) -> Literal["sqlite", "postgres"]:
         """Which store DATABASE_URL selects: a SQLite file, or a PostgreSQL server (which every
         process shares, so they must share SECRET_KEY too)."""

@@ -189,3 +189,11 @@ async def test_wrong_key_on_postgres_refuses_to_start_and_keeps_data(tmp_path, p
     assert await store.get_credential(1, None, "retroachievements") == {"api_key": "k"}
     await store.close()
     assert not (tmp_path / "unused").exists()
+
+
+def test_some_shards_over_a_sqlite_file_are_refused(tmp_path):
+    """Several processes cannot share a SQLite store (each caches what it read): one line
+    asking for PostgreSQL, exit 2. All shards in this one process is fine."""
+    line = _one_line(run_bot(tmp_path, DISCORD_TOKEN="x.y.z", SHARD_COUNT="2", SHARD_IDS="1"))
+    assert line.startswith("ticketlens: SHARD_IDS: ")
+    assert "PostgreSQL DATABASE_URL" in line
