@@ -41,6 +41,8 @@ TOKEN = "bench-token.fake.value"  # noqa: S105  (the fake Discord's, not a secre
 API_KEY = "bench-ra-key-0123456789"
 USERNAME = "bench-moderator"
 GUILD_ID, CHANNEL_ID, OWNER_ID, MEMBER_ID = 1000, 2000, 1, 5555
+#: A guild on each shard of 2 (Discord: `(guild_id >> 22) % shard_count`), for the scale-out runs.
+SHARDED_GUILD_IDS = (GUILD_ID, (1 << 22) + GUILD_ID + 1)
 DEADLINE_S = 3.0
 LOOKUP_TIMEOUT_S = 15.0
 START_TIMEOUT_S = 30.0
@@ -86,18 +88,26 @@ class Outcome:
 class BenchDiscord(FakeDiscord):
     """FakeDiscord that resolves a future per interaction when its final response arrives."""
 
-    def __init__(self, name: str) -> None:
-        guild = FakeGuild(
-            id=GUILD_ID, name="Bench Guild", owner_id=OWNER_ID, channels={CHANNEL_ID: "general"}
-        )
+    def __init__(self, name: str, guild_ids: Sequence[int] = (GUILD_ID,)) -> None:
+        guilds = [
+            FakeGuild(
+                id=gid,
+                name=f"Bench Guild {i}",
+                owner_id=OWNER_ID,
+                channels={CHANNEL_ID + i: "general"},
+            )
+            for i, gid in enumerate(guild_ids)
+        ]
         super().__init__(
             token=TOKEN,
-            guilds=[guild],
+            guilds=guilds,
             owner_id=OWNER_ID,
             callback_deadline=DEADLINE_S,
             default_user_id=MEMBER_ID,
         )
         self.name = name
+        self.guild_ids = tuple(guild_ids)
+        self._turn = itertools.count()
         self._waiters: dict[int, asyncio.Future[Outcome]] = {}
 
     def _waiter(self, interaction_id: int) -> asyncio.Future[Outcome]:
@@ -136,9 +146,13 @@ class BenchDiscord(FakeDiscord):
         return response
 
     async def lookup(self, ticket_id: int) -> Outcome:
-        """A member runs `/ticket retroachievements id:<ticket_id>`; its outcome."""
+        """A member runs `/ticket retroachievements id:<ticket_id>`; its outcome. With several
+        guilds, the lookups take turns over them."""
+        guild_id = None
+        if len(self.guild_ids) > 1:
+            guild_id = self.guild_ids[next(self._turn) % len(self.guild_ids)]
         inter = await self.send_interaction(
-            "ticket retroachievements", {"id": ticket_id}, permissions=0
+            "ticket retroachievements", {"id": ticket_id}, guild_id=guild_id, permissions=0
         )
         try:
             return await asyncio.wait_for(self._waiter(inter.id), LOOKUP_TIMEOUT_S)
@@ -157,8 +171,8 @@ class BenchDiscord(FakeDiscord):
         self.gateway_received.clear()
         self.deleted_message_ids.clear()
         self._waiters.clear()
-        if self._session is not None:
-            self._session.history.clear()
+        for session in self._sessions:
+            session.history.clear()
 
 
 # -- the subjects ------------------------------------------------------------------------------
@@ -175,6 +189,8 @@ class Subject:
     proc: subprocess.Popen[bytes] | None = None
     profile: Path | None = None
     """Run the process under cProfile, writing its stats here when it exits."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Settings of this process on top of the bench's (DATABASE_URL, SHARD_IDS, ...)."""
 
     @property
     def pid(self) -> int:
@@ -194,18 +210,33 @@ class Subject:
             )
         else:
             env.update(BARE_RA_URL=ra_url, BARE_RA_KEY=API_KEY)
+        env.update(self.extra_env)
         return env
 
     async def start(self, ra_url: str) -> None:
         """Start the process and wait for its gateway session (and configure TicketLens)."""
         await self.fake.start()
+        self.launch(ra_url)
+        try:
+            await self.fake.wait_for_gateway_ready(START_TIMEOUT_S)
+        except TimeoutError:
+            raise SystemExit(self.no_connection()) from None
+        if self.module == "bot":
+            await configure(self.fake)
+
+    def no_connection(self) -> str:
+        assert self.proc is not None
+        return f"{self.name} did not connect (exit {self.proc.poll()}); see {self.folder}"
+
+    def launch(self, ra_url: str) -> None:
+        """Start the process (its fake already serving); don't wait for it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with (
             (self.folder / "stdout.log").open("wb") as out,
             (self.folder / "stderr.log").open("wb") as err,
         ):
             profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
-            self.proc = subprocess.Popen(  # noqa: S603, ASYNC220  (our module; polled, not waited)
+            self.proc = subprocess.Popen(  # noqa: S603  (our module; polled, not waited)
                 [sys.executable, *profiler, "-m", self.module],
                 cwd=self.folder,
                 env=self.env(ra_url),
@@ -213,16 +244,13 @@ class Subject:
                 stdout=out,
                 stderr=err,
             )
-        try:
-            await self.fake.wait_for_gateway_ready(START_TIMEOUT_S)
-        except TimeoutError:
-            raise SystemExit(
-                f"{self.name} did not connect (exit {self.proc.poll()}); see {self.folder}"
-            ) from None
-        if self.module == "bot":
-            await configure(self.fake)
 
     async def stop(self) -> None:
+        await self.terminate()
+        await self.fake.stop()
+
+    async def terminate(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; the fake keeps serving."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 10
@@ -233,7 +261,6 @@ class Subject:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-        await self.fake.stop()
 
     def cpu_s(self) -> float:
         """User + system CPU time the process used so far, seconds (/proc/<pid>/stat)."""
@@ -247,11 +274,56 @@ class Subject:
         return kib / 1024
 
 
-async def configure(fake: BenchDiscord) -> None:
+@dataclass
+class Group:
+    """TicketLens processes sharing one BenchDiscord (and one database): `shard_count` > 1
+    gives process i SHARD_COUNT=shard_count, SHARD_IDS=i. Measured like one subject: lookups
+    spread over the fake's guilds, CPU summed over the processes."""
+
+    name: str
+    fake: BenchDiscord
+    folder: Path
+    processes: int
+    env: dict[str, str]
+    members: list[Subject] = field(default_factory=list)
+
+    async def start(self, ra_url: str) -> None:
+        await self.fake.start()
+        for i in range(self.processes):
+            env = dict(self.env)
+            if self.processes > 1:
+                env.update(SHARD_COUNT=str(self.processes), SHARD_IDS=str(i))
+            member = Subject(f"{self.name}-{i}", "bot", self.folder / str(i), self.fake)
+            member.extra_env = env
+            self.members.append(member)
+            member.launch(ra_url)
+        try:
+            if self.processes > 1:
+                await self.fake.wait_for_shards_ready(
+                    range(self.processes), START_TIMEOUT_S, shard_count=self.processes
+                )
+            else:
+                await self.fake.wait_for_gateway_ready(START_TIMEOUT_S)
+        except TimeoutError:
+            raise SystemExit("; ".join(m.no_connection() for m in self.members)) from None
+        for guild_id in self.fake.guild_ids:
+            await configure(self.fake, guild_id)
+
+    async def stop(self) -> None:
+        for member in self.members:
+            await member.terminate()
+        await self.fake.stop()
+
+    def cpu_s(self) -> float:
+        return sum(member.cpu_s() for member in self.members)
+
+
+async def configure(fake: BenchDiscord, guild_id: int | None = None) -> None:
     """Store the RetroAchievements credentials through /ticketconfig, as an admin would."""
     inter = await fake.send_interaction(
         "ticketconfig set",
         {"provider": "retroachievements"},
+        guild_id=guild_id,
         permissions=MANAGE_GUILD,
         user_id=OWNER_ID,
     )
@@ -261,6 +333,7 @@ async def configure(fake: BenchDiscord) -> None:
     submit = await fake.send_modal_submit(
         "ticketlens:config:retroachievements",
         {"username": USERNAME, "api_key": API_KEY},
+        guild_id=guild_id,
         permissions=MANAGE_GUILD,
         user_id=OWNER_ID,
     )
@@ -317,7 +390,9 @@ class Run:
         return sum(o.deferred for o in self.outcomes)
 
 
-async def run_load(subject: Subject, ra: FakeRetroAchievements, in_flight: int, total: int) -> Run:
+async def run_load(
+    subject: Subject | Group, ra: FakeRetroAchievements, in_flight: int, total: int
+) -> Run:
     """`total` lookups of fresh ticket ids, `in_flight` at a time."""
     fake = subject.fake
     outcomes: list[Outcome] = []
