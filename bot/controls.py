@@ -31,10 +31,11 @@ CUSTOM_ID_LIMIT: Final = 100
 LABEL_LIMIT: Final = 80
 #: Versioned, so a later layout can still read the buttons already posted.
 PREFIX: Final = "tl1"
-#: `r` refresh (fetch again), `p` show a page, `c` the page counter (disabled; never pressed).
-Action = Literal["r", "p", "c"]
+#: `r` refresh (fetch again), `p` show a page, `c` the page counter (disabled; never pressed),
+#: `s` share the ticket to the channel.
+Action = Literal["r", "p", "c", "s"]
 TEMPLATE: Final = (
-    PREFIX + r":(?P<action>[rpc]):(?P<provider>[a-z0-9_]{1,32}):(?P<page>[0-9]{1,4}):(?P<ref>.+)"
+    PREFIX + r":(?P<action>[rpcs]):(?P<provider>[a-z0-9_]{1,32}):(?P<page>[0-9]{1,4}):(?P<ref>.+)"
 )
 _TEMPLATE_RE: Final = re.compile(TEMPLATE, re.DOTALL)
 
@@ -87,7 +88,8 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
     ) -> TicketButton:
         """Rebuild the button a press came from (after a restart too)."""
         button = item if isinstance(item, discord.ui.Button) else None
-        action: Action = "r" if match["action"] == "r" else "p" if match["action"] == "p" else "c"
+        actions: dict[str, Action] = {"r": "r", "p": "p", "c": "c", "s": "s"}
+        action = actions[match["action"]]
         return cls(
             action,
             match["provider"],
@@ -100,7 +102,7 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Hand the press to the lookup, which checks who is pressing first."""
-        from bot.lookup import press  # the lookup imports this module
+        from bot.lookup import press, share  # the lookup imports this module
 
         bot: TicketLensBot = interaction.client  # type: ignore[assignment]
         if self.action == "c":
@@ -110,6 +112,9 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         try:
             # Refused once the bot is shutting down; else kept until done, so it is answered.
             bot.admit(interaction)
+            if self.action == "s":
+                await share(bot, interaction, self.provider, self.ref_text)
+                return
             await press(
                 bot, interaction, self.provider, self.ref_text, self.page, self.action == "r"
             )
@@ -127,11 +132,13 @@ def controls(
     pages: int,
     url: str | None,
     tr: Translate = english,
+    shareable: bool = False,
 ) -> discord.ui.View | None:
     """
     The buttons for page `page` (0-based) of `pages`: Previous, the counter and Next when there
-    is more than one page, Refresh, and a link to the ticket's page when it is a safe URL.
-    `ref_text` None (a reference too long for a custom id) leaves only the link.
+    is more than one page, Refresh, and a link to the ticket's page when it is a safe URL;
+    "Share to channel" on a private answer the reader may post (`shareable`: the access rules
+    decided). `ref_text` None (a reference too long for a custom id) leaves only the link.
     """
     view = discord.ui.View(timeout=None)
     if ref_text is not None:
@@ -163,6 +170,17 @@ def controls(
                 )
             )
         view.add_item(TicketButton("r", provider, page, ref_text, label=tr("Refresh")))
+        if shareable:
+            view.add_item(
+                TicketButton(
+                    "s",
+                    provider,
+                    0,
+                    ref_text,
+                    label=tr("Share to channel"),
+                    style=discord.ButtonStyle.success,
+                )
+            )
     link = safe_url(url)
     # Discord's limit on a link button's URL is 512, as is ours for the site link.
     if link is not None and len(link) <= LINK_URL_LIMIT:

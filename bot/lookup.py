@@ -16,6 +16,7 @@ command (or press) to the answer sent, or to the error raised for the one error 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Hashable
@@ -31,7 +32,7 @@ from bot.i18n import Translate
 from bot.metrics import outcome_of
 from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
-from bot.render import render_error, render_pages
+from bot.render import FOOTER_LIMIT, render_error, render_pages
 from bot.respond import PUBLIC_PLACEHOLDER, send_embeds, send_private, update_message
 from bot.wording import Wording
 
@@ -68,6 +69,9 @@ class Answer:
     ephemeral: bool
     tr: Translate
     """The reader's language, for the buttons sent with it."""
+    shareable: bool = False
+    """A private answer its reader may post to the channel (the same rules as `public:true`,
+    and the ticket's own `public_refusal`)."""
 
 
 async def prepare(
@@ -94,7 +98,12 @@ async def prepare(
             interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
         )
         tr = bot.i18n.for_interaction(interaction)
-        return await _answer(bot, provider, resolved, ref, decision, fresh=fresh, tr=tr)
+        answer = await _answer(bot, provider, resolved, ref, decision, fresh=fresh, tr=tr)
+        if decision.ephemeral and not answer.view.public_refusal:
+            postable = decide(provider.visibility, viewer, public_requested=True).allowed
+            if postable:
+                answer = dataclasses.replace(answer, shareable=True)
+        return answer
     except TicketLensError as exc:
         raise exc.for_provider(provider) from None
 
@@ -148,6 +157,7 @@ async def _send_answer(
         pages=len(answer.pages),
         url=answer.view.url,
         tr=answer.tr,
+        shareable=answer.shareable,
     )
     if ref_text is None and len(answer.pages) > 1:
         turner = PageTurner(answer.pages, invoker_id=interaction.user.id, tr=answer.tr)
@@ -230,8 +240,67 @@ async def press(
             pages=len(answer.pages),
             url=answer.view.url,
             tr=tr,
+            shareable=answer.shareable,
         )
         await update_message(interaction, answer.pages[shown], view=buttons)
+    except Exception as exc:
+        measure(bot, provider.key, started, outcome_of(exc))
+        raise
+    measure(bot, provider.key, started, "ok")
+
+
+async def share(
+    bot: TicketLensBot, interaction: discord.Interaction, provider_key: str, ref_text: str
+) -> None:
+    """
+    "Share to channel" was pressed on a private answer: post the ticket's public render (the
+    same rules and audience as `public:true`, checked again for the member pressing, so a
+    forged custom id posts nothing they could not post) as a new message in the channel,
+    with who shared it in the footer (a name: mentions never ping).
+    """
+    started = time.monotonic()
+    tr = bot.i18n.for_interaction(interaction)
+    provider = bot.providers.get(provider_key)
+    if provider is None:
+        await send_private(interaction, render_error(*BUTTON_GONE.say(tr)))
+        return
+    try:
+        message = interaction.message
+        metadata = message.interaction_metadata if message is not None else None
+        invoker = metadata.user.id if metadata is not None else None
+        if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
+            await send_private(interaction, render_error(*NOT_YOUR_BUTTON.say(tr)))
+            measure(bot, provider.key, started, "refused")
+            return
+        ref = provider.parse_ref(ref_text)
+        deferral = _Deferral(interaction, ephemeral=True, update=True)
+        answer = await deferral.around(
+            prepare(bot, interaction, provider, ref, public=True), after=DEFER_AFTER_S
+        )
+        embeds = answer.pages[0]
+        last = embeds[-1]
+        note = tr("Shared by {name}", name=interaction.user.display_name)
+        footer = f"{last.footer.text} · {note}" if last.footer.text else note
+        last.set_footer(text=footer[:FOOTER_LIMIT])
+        buttons = controls(
+            provider=provider.key,
+            provider_label=provider.label,
+            ref_text=persistent_ref(provider, ref, len(answer.pages)),
+            page=0,
+            pages=len(answer.pages),
+            url=answer.view.url,
+            tr=tr,
+        )
+        # A new message in the channel, not an edit of the private one.
+        if interaction.response.is_done():
+            if buttons is None:
+                await interaction.followup.send(embeds=embeds, ephemeral=False)
+            else:
+                await interaction.followup.send(embeds=embeds, ephemeral=False, view=buttons)
+        elif buttons is None:
+            await interaction.response.send_message(embeds=embeds, ephemeral=False)
+        else:
+            await interaction.response.send_message(embeds=embeds, ephemeral=False, view=buttons)
     except Exception as exc:
         measure(bot, provider.key, started, outcome_of(exc))
         raise

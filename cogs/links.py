@@ -140,6 +140,7 @@ async def look_up_tickets(
                 pages=len(result.pages),
                 url=result.view.url,
                 tr=tr,
+                shareable=result.shareable,
             )
             if buttons is None:
                 await interaction.followup.send(embeds=result.pages[0], ephemeral=True)

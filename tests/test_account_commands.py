@@ -195,3 +195,18 @@ async def test_a_revoked_linked_key_tells_the_member_to_link_again(bot, fake_dis
     assert "/ticketaccount link provider:teambattles" in text
     assert "Manage Server" not in text
     assert "tb_revoked_key_0000" not in text
+
+
+async def test_an_owner_scoped_ticket_offers_no_share(bot, fake_discord, fake_tb):
+    """A member's own TeamBattles ticket is theirs alone: no "Share to channel" button."""
+    await submit_link(fake_discord, ALICE, ALICE_KEY)
+    inter = await fake_discord.send_interaction(
+        f"ticket {TB}", {"id": TID}, permissions=0, user_id=ALICE
+    )
+    response = await fake_discord.wait_for_response(inter)
+    assert response.ephemeral
+    labels = [
+        b.get("label") for row in response.data.get("components") or [] for b in row["components"]
+    ]
+    assert "Refresh" in labels
+    assert "Share to channel" not in labels

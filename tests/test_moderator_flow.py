@@ -437,3 +437,60 @@ async def test_buttons_help_and_the_context_menu_speak_the_members_language(
         "Look up tickets", message, permissions=0, locale="de"
     )
     assert "1 Ticket-Verweis" in (await settled(fake_discord, menu))["content"]
+
+
+# -- share to channel ---------------------------------------------------------------------------
+
+
+async def test_a_private_answer_is_shared_to_the_channel_with_who_shared_it(
+    bot, fake_discord, fake_ra
+):
+    """ "Share to channel" posts the public render as a new message, naming (never pinging)
+    the member who shared it; the private answer stays as it was."""
+    fake_ra.tickets[81] = ra_ticket(81)
+    inter = await fake_discord.send_interaction(
+        f"ticket {RA}", {"id": 81}, permissions=0, username="Mod Molly"
+    )
+    private = await answered(fake_discord, inter)
+    assert int(private["flags"]) & 64
+    pressed = await fake_discord.send_component(
+        button(private, "Share to channel")["custom_id"],
+        message_id=int(private["id"]),
+        permissions=0,
+        username="Mod Molly",
+    )
+    response = await fake_discord.wait_for_response(pressed)
+    assert response.type == 4
+    assert not response.ephemeral
+    assert response.data["allowed_mentions"] == {"parse": []}
+    posted = embeds_of(response.data)
+    assert posted[0]["title"].startswith("Ticket #81")
+    assert "Shared by Mod Molly" in posted[-1]["footer"]["text"]
+    shared = fake_discord.messages[pressed.original_message_id or 0]
+    assert shared["id"] != private["id"]
+    assert not any(b.get("label") == "Share to channel" for b in buttons(shared))
+    assert button(shared, "Refresh")
+
+
+async def test_no_share_button_where_posting_is_refused(bot, fake_discord, fake_ra):
+    """A Pending Review ticket (quarantined) offers no "Share to channel", and a forged press
+    posts nothing: the same reason as for `public:true`, privately."""
+    fake_ra.tickets[82] = ra_ticket(82, ReportState=4, ReportStateDescription="Pending Review")
+    inter = await fake_discord.send_interaction(f"ticket {RA}", {"id": 82}, permissions=0)
+    private = await answered(fake_discord, inter)
+    assert not any(b.get("label") == "Share to channel" for b in buttons(private))
+    forged = forge(fake_discord, private, "tl1:s:retroachievements:0:82")
+    pressed = await press(fake_discord, forged, "tl1:s:retroachievements:0:82")
+    assert pressed.response is not None
+    assert pressed.response.ephemeral
+    assert "Pending Review" in all_text(embeds_of(pressed.response.data))
+
+
+async def test_a_public_answer_offers_no_share(bot, fake_discord, fake_ra):
+    """Already in the channel: nothing to share."""
+    fake_ra.tickets[83] = ra_ticket(83)
+    inter = await fake_discord.send_interaction(
+        f"ticket {RA}", {"id": 83, "public": True}, permissions=0
+    )
+    message = await answered(fake_discord, inter)
+    assert not any(b.get("label") == "Share to channel" for b in buttons(message))

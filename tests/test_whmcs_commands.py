@@ -414,3 +414,27 @@ async def test_context_menu_finds_links_to_this_servers_whmcs_for_staff(bot, fak
     answer = (await fake_discord.wait_for_followups(member, count=1))[0]
     assert "Staff only" in all_text(answer["embeds"])
     assert "Site down" not in str(answer)
+
+
+async def test_sharing_a_whmcs_ticket_posts_only_the_public_summary(bot, fake_discord, whmcs8):
+    """Staff see notes and the customer privately; "Share to channel" posts the summary only."""
+    await configure(bot, whmcs8)
+    inter, response = await look_up(fake_discord, {"id": 42}, user_id=70)
+    assert response.ephemeral
+    private = fake_discord.original_message(inter)
+    assert private is not None
+    share = next(
+        b["custom_id"]
+        for row in private["components"]
+        for b in row["components"]
+        if b.get("label") == "Share to channel"
+    )
+    pressed = await fake_discord.send_component(
+        share, message_id=int(private["id"]), user_id=70, permissions=MANAGE_GUILD
+    )
+    posted = await fake_discord.wait_for_response(pressed)
+    assert not posted.ephemeral
+    text = all_text(embeds_of(posted.data))
+    assert "Site down after DNS change" in text
+    for hidden in (*CUSTOMER_DATA, "Internal note", "Propagation"):
+        assert hidden not in text
