@@ -102,7 +102,7 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Hand the press to the lookup, which checks who is pressing first."""
-        from bot.lookup import press, share  # the lookup imports this module
+        from bot.lookup import press  # the lookup imports this module
 
         bot: TicketLensBot = interaction.client  # type: ignore[assignment]
         if self.action == "c":
@@ -112,12 +112,7 @@ class TicketButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         try:
             # Refused once the bot is shutting down; else kept until done, so it is answered.
             bot.admit(interaction)
-            if self.action == "s":
-                await share(bot, interaction, self.provider, self.ref_text)
-                return
-            await press(
-                bot, interaction, self.provider, self.ref_text, self.page, self.action == "r"
-            )
+            await press(bot, interaction, self.provider, self.ref_text, self.page, self.action)
         except Exception as exc:
             # The same polite, private answer as a failed command; the message stays as it was.
             await bot.report_error(interaction, exc)

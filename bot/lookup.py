@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Coroutine, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import discord
 
@@ -33,7 +33,7 @@ from bot.metrics import outcome_of
 from bot.paging import PageTurner
 from bot.providers.base import Provider, TicketView
 from bot.render import FOOTER_LIMIT, render_error, render_pages
-from bot.respond import PUBLIC_PLACEHOLDER, send_embeds, send_private, update_message
+from bot.respond import PUBLIC_PLACEHOLDER, send_embeds, send_new, send_private, update_message
 from bot.wording import Wording
 
 if TYPE_CHECKING:
@@ -200,12 +200,12 @@ async def press(
     provider_key: str,
     ref_text: str,
     page: int,
-    fresh: bool,
+    action: Literal["r", "p", "s"],
 ) -> None:
     """
-    A Refresh or page button was pressed: check who pressed it, look the ticket up again for
-    them (`fresh`: not from the cache) and show page `page` in place. Only the member who ran
-    the lookup, or staff, may; anyone else is told so and nothing is fetched. Every rule runs
+    A button under an answer was pressed: Refresh (`r`: fetched again, not from the cache),
+    a page (`p`), both shown in place, or Share to channel (`s`). Only the member who ran the
+    lookup, or staff, may press; anyone else is told so and nothing is fetched. Every rule runs
     again for the member pressing, so a forged custom id shows only what they may see.
     """
     started = time.monotonic()
@@ -224,87 +224,87 @@ async def press(
             measure(bot, provider.key, started, "refused")
             return
         ref = provider.parse_ref(ref_text)
-        public = message is not None and not message.flags.ephemeral
-        deferral = _Deferral(interaction, ephemeral=True, update=True)
-        answer = await deferral.around(
-            prepare(bot, interaction, provider, ref, public=public, fresh=fresh),
-            after=DEFER_AFTER_S,
-        )
-        shown = max(0, min(page, len(answer.pages) - 1))
-        ref_text = persistent_ref(provider, ref, len(answer.pages)) or ref_text
-        buttons = controls(
-            provider=provider.key,
-            provider_label=provider.label,
-            ref_text=ref_text,
-            page=shown,
-            pages=len(answer.pages),
-            url=answer.view.url,
-            tr=tr,
-            shareable=answer.shareable,
-        )
-        await update_message(interaction, answer.pages[shown], view=buttons)
+        if action == "s":
+            await _share(bot, interaction, provider, ref, tr)
+        else:
+            public = message is not None and not message.flags.ephemeral
+            await _show(bot, interaction, provider, ref, page, public, action == "r", tr)
     except Exception as exc:
         measure(bot, provider.key, started, outcome_of(exc))
         raise
     measure(bot, provider.key, started, "ok")
 
 
-async def share(
-    bot: TicketLensBot, interaction: discord.Interaction, provider_key: str, ref_text: str
+async def _pressed_answer(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    *,
+    public: bool,
+    fresh: bool = False,
+) -> Answer:
+    """The lookup behind a press, deferred as an update of its message if slow."""
+    deferral = _Deferral(interaction, ephemeral=True, update=True)
+    return await deferral.around(
+        prepare(bot, interaction, provider, ref, public=public, fresh=fresh), after=DEFER_AFTER_S
+    )
+
+
+async def _show(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    page: int,
+    public: bool,
+    fresh: bool,
+    tr: Translate,
+) -> None:
+    """Refresh or a page: page `page` of the ticket, in place, with its buttons."""
+    answer = await _pressed_answer(bot, interaction, provider, ref, public=public, fresh=fresh)
+    shown = max(0, min(page, len(answer.pages) - 1))
+    buttons = controls(
+        provider=provider.key,
+        provider_label=provider.label,
+        ref_text=persistent_ref(provider, ref, len(answer.pages)) or provider.ref_text(ref),
+        page=shown,
+        pages=len(answer.pages),
+        url=answer.view.url,
+        tr=tr,
+        shareable=answer.shareable,
+    )
+    await update_message(interaction, answer.pages[shown], view=buttons)
+
+
+async def _share(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    tr: Translate,
 ) -> None:
     """
-    "Share to channel" was pressed on a private answer: post the ticket's public render (the
-    same rules and audience as `public:true`, checked again for the member pressing, so a
-    forged custom id posts nothing they could not post) as a new message in the channel,
-    with who shared it in the footer (a name: mentions never ping).
+    Share to channel: the ticket's public render (the same rules and audience as
+    `public:true`, so a forged custom id posts nothing the member could not post) as a new
+    message in the channel, with who shared it in the footer (a name: mentions never ping).
     """
-    started = time.monotonic()
-    tr = bot.i18n.for_interaction(interaction)
-    provider = bot.providers.get(provider_key)
-    if provider is None:
-        await send_private(interaction, render_error(*BUTTON_GONE.say(tr)))
-        return
-    try:
-        message = interaction.message
-        metadata = message.interaction_metadata if message is not None else None
-        invoker = metadata.user.id if metadata is not None else None
-        if invoker != interaction.user.id and not await bot.access.is_staff(interaction):
-            await send_private(interaction, render_error(*NOT_YOUR_BUTTON.say(tr)))
-            measure(bot, provider.key, started, "refused")
-            return
-        ref = provider.parse_ref(ref_text)
-        deferral = _Deferral(interaction, ephemeral=True, update=True)
-        answer = await deferral.around(
-            prepare(bot, interaction, provider, ref, public=True), after=DEFER_AFTER_S
-        )
-        embeds = answer.pages[0]
-        last = embeds[-1]
-        note = tr("Shared by {name}", name=interaction.user.display_name)
-        footer = f"{last.footer.text} · {note}" if last.footer.text else note
-        last.set_footer(text=footer[:FOOTER_LIMIT])
-        buttons = controls(
-            provider=provider.key,
-            provider_label=provider.label,
-            ref_text=persistent_ref(provider, ref, len(answer.pages)),
-            page=0,
-            pages=len(answer.pages),
-            url=answer.view.url,
-            tr=tr,
-        )
-        # A new message in the channel, not an edit of the private one.
-        if interaction.response.is_done():
-            if buttons is None:
-                await interaction.followup.send(embeds=embeds, ephemeral=False)
-            else:
-                await interaction.followup.send(embeds=embeds, ephemeral=False, view=buttons)
-        elif buttons is None:
-            await interaction.response.send_message(embeds=embeds, ephemeral=False)
-        else:
-            await interaction.response.send_message(embeds=embeds, ephemeral=False, view=buttons)
-    except Exception as exc:
-        measure(bot, provider.key, started, outcome_of(exc))
-        raise
-    measure(bot, provider.key, started, "ok")
+    answer = await _pressed_answer(bot, interaction, provider, ref, public=True)
+    embeds = answer.pages[0]
+    last = embeds[-1]
+    note = tr("Shared by {name}", name=interaction.user.display_name)
+    footer = f"{last.footer.text} · {note}" if last.footer.text else note
+    last.set_footer(text=footer[:FOOTER_LIMIT])
+    buttons = controls(
+        provider=provider.key,
+        provider_label=provider.label,
+        ref_text=persistent_ref(provider, ref, len(answer.pages)),
+        page=0,
+        pages=len(answer.pages),
+        url=answer.view.url,
+        tr=tr,
+    )
+    await send_new(interaction, embeds, view=buttons)
 
 
 class _Deferral:

@@ -65,6 +65,25 @@ async def send_embeds(
         await interaction.response.send_message(embeds=embeds, ephemeral=ephemeral, view=view)
 
 
+async def send_new(
+    interaction: discord.Interaction,
+    embeds: list[discord.Embed],
+    *,
+    view: discord.ui.View | None,
+) -> None:
+    """A new public message in the channel answering a button press (deferred or not), not an
+    edit of the message the button is on."""
+    if interaction.response.is_done():
+        if view is None:
+            await interaction.followup.send(embeds=embeds, ephemeral=False)
+        else:
+            await interaction.followup.send(embeds=embeds, ephemeral=False, view=view)
+    elif view is None:
+        await interaction.response.send_message(embeds=embeds, ephemeral=False)
+    else:
+        await interaction.response.send_message(embeds=embeds, ephemeral=False, view=view)
+
+
 async def update_message(
     interaction: discord.Interaction,
     embeds: list[discord.Embed],

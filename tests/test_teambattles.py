@@ -13,12 +13,12 @@ from bot.errors import BadAnswer, BadInput, CredentialsRejected, NotPermitted, T
 from bot.http import Http
 from bot.i18n import Translator, package_catalogs, worded
 from bot.providers.base import Audience, EntryKind, FieldKind
-from bot.providers.palette import humanise
+from bot.providers.palette import PRIORITIES, humanise
 from bot.providers.parsing import NOT_A_TICKET, path_segment
 from bot.render import render_pages
 from cogs.teambattles._client import NOT_YOURS, PROBE_ID, TeamBattles, TeamBattlesSettings
 from cogs.teambattles._command import parse_ref
-from cogs.teambattles._view import CATEGORIES, PRIORITIES
+from cogs.teambattles._view import CATEGORIES
 from tests.e2e.conftest import GUILD_ID
 from tests.e2e.fake_discord import MANAGE_GUILD
 from tests.fakes.teambattles import FakeTeamBattles, TbKey, tb_key, tb_ticket

@@ -11,7 +11,9 @@ import enum
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["PRIORITIES", "Colour", "humanise", "priority_label", "status_of"]
+from bot.i18n import Msg
+
+__all__ = ["PRIORITIES", "UNKNOWN", "Colour", "humanise", "priority_label", "status_of"]
 
 
 class Colour(enum.IntEnum):
@@ -30,19 +32,23 @@ class Colour(enum.IntEnum):
     RED = 0xE74C3C
 
 
-#: The usual four priorities, by their lower-case API value.
+#: The usual four priorities, by their lower-case API value: our words (`Msg`), so every
+#: provider's answer shows them in the reader's language.
 PRIORITIES: Final[Mapping[str, str]] = {
-    "low": "Low",
-    "medium": "Medium",
-    "high": "High",
-    "urgent": "Urgent",
+    "low": Msg("Low"),
+    "medium": Msg("Medium"),
+    "high": Msg("High"),
+    "urgent": Msg("Urgent"),
 }
+#: What `humanise` says of a missing value: our word too.
+UNKNOWN: Final = Msg("Unknown")
 
 
 def humanise(value: str) -> str:
-    """`in_progress`/`in-progress` -> `In progress`; "" -> `Unknown`."""
+    """`in_progress`/`in-progress` -> `In progress` (the API's value, shown as is); "" ->
+    `Unknown` (our word)."""
     text = value.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:] if text else "Unknown"
+    return text[:1].upper() + text[1:] if text else UNKNOWN
 
 
 def priority_label(value: str) -> str:

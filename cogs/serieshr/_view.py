@@ -22,14 +22,6 @@ STATUSES: Final[dict[str, tuple[str, Colour]]] = {
     "resolved": (Msg("Resolved"), Colour.GREEN),
     "closed": (Msg("Closed"), Colour.GREY),
 }
-#: Priority -> label; the documented set is exactly these four (`palette.PRIORITIES` in our
-#: words, so they are translated). Any other priority is the API's value, humanised.
-PRIORITIES: Final[dict[str, Msg]] = {
-    "low": Msg("Low"),
-    "medium": Msg("Medium"),
-    "high": Msg("High"),
-    "urgent": Msg("Urgent"),
-}
 #: The two documented message types; anything else (system messages' type is undocumented) is
 #: shown as a system message with its type.
 KINDS: Final[dict[str, EntryKind]] = {
@@ -80,7 +72,7 @@ def _priority(value: str | None) -> str:
     key = (value or "").strip().lower()
     if not key:
         return UNKNOWN
-    return PRIORITIES.get(key) or priority_label(key)
+    return priority_label(key)
 
 
 def _entries(ticket: SrTicket) -> tuple[ViewEntry, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from bot.i18n import Msg
+from bot.providers import palette
 from bot.providers.base import Audience, EntryKind, TicketView, ViewEntry, ViewField
 from bot.providers.palette import Colour, humanise, priority_label, status_of
 from cogs.teambattles._models import TbTicket
@@ -23,13 +24,6 @@ STATUSES: Final[dict[str, tuple[str, Colour]]] = {
     "awaiting_response": (Msg("Awaiting response"), Colour.YELLOW),
     "resolved": (Msg("Resolved"), Colour.GREEN),
     "closed": (Msg("Closed"), Colour.GREY),
-}
-#: Priority -> label: the documented enum (the kit's labels, as words we translate).
-PRIORITIES: Final[Mapping[str, str]] = {
-    "low": Msg("Low"),
-    "medium": Msg("Medium"),
-    "high": Msg("High"),
-    "urgent": Msg("Urgent"),
 }
 #: Category -> label, for the values the docs name (the API's, and the UI's in snake case; it is a
 #: free string, so others are humanised). Each label is what `humanise` makes of its value, so
@@ -46,13 +40,8 @@ CATEGORIES: Final[Mapping[str, str]] = {
     "league": Msg("League"),
     "other": Msg("Other"),
 }
-#: The kit's word for a value that is missing (`humanise("")`), and ours for a missing date.
-UNKNOWN: Final = Msg("Unknown")
-
-
-def _ours(label: str) -> str:
-    """The kit's fallback for an empty value as our translatable word; any other label as is."""
-    return UNKNOWN if label == UNKNOWN else label
+#: Our word for a missing date (the kit's for a missing value, `humanise("")`).
+UNKNOWN: Final = palette.UNKNOWN
 
 
 def _entries(ticket: TbTicket) -> tuple[ViewEntry, ...]:
@@ -84,11 +73,8 @@ def _entries(ticket: TbTicket) -> tuple[ViewEntry, ...]:
 def to_view(ticket: TbTicket, *, provider: str, provider_label: str) -> TicketView:
     """The neutral view; owner-scoped, so every part is for the requester only."""
     status, colour = status_of(ticket.status, STATUSES)
-    status = _ours(status)
-    priority = PRIORITIES.get(ticket.priority.strip().lower()) or _ours(
-        priority_label(ticket.priority)
-    )
-    category = CATEGORIES.get(ticket.category) or _ours(humanise(ticket.category))
+    priority = priority_label(ticket.priority)
+    category = CATEGORIES.get(ticket.category) or humanise(ticket.category)
     number = f"#{ticket.ticket_number}" if ticket.ticket_number is not None else ticket.id
     private = Audience.REQUESTER
     fields = [

@@ -25,7 +25,7 @@ from bot.providers.base import (
     ViewEntry,
     ViewField,
 )
-from bot.providers.palette import Colour
+from bot.providers.palette import PRIORITIES, Colour
 from bot.providers.values import is_zero_date
 from cogs.whmcs._models import WhmcsNote, WhmcsReply, WhmcsTicket, attachment_names
 
@@ -50,12 +50,6 @@ _HTML_TAG_RE = re.compile(
 )
 _MARKDOWN_CHARS_RE = re.compile(r"([\\*_~|`\[\]])")
 
-#: WHMCS's fixed priorities (docs: Low, Medium, High), as sent: our words for them.
-_PRIORITIES: Final[Mapping[str, str]] = {
-    "Low": Msg("Low"),
-    "Medium": Msg("Medium"),
-    "High": Msg("High"),
-}
 UNKNOWN: Final = Msg("Unknown")
 
 
@@ -208,8 +202,9 @@ def _service(value: str) -> str:
 
 
 def _priority(value: str) -> str:
+    # WHMCS's priorities are fixed (docs: Low, Medium, High): the kit's words for them.
     value = value.strip()
-    return _PRIORITIES.get(value) or value or "—"
+    return PRIORITIES.get(value.lower()) or value or "—"
 
 
 def to_view(
