@@ -18,19 +18,19 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import discord
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from bot.app import TicketLensBot, discover_extensions
-from bot.crypto import KeyConfigError, Sealer, load_or_create_key
+from bot.crypto import KeyConfigError, Sealer, load_or_create_key, parse_old_keys
 from bot.health import EndpointUnavailable
 from bot.http import Http, make_session
 from bot.redact import Redactor, install_log_redaction
 from bot.settings import Settings, describe_validation_error
-from bot.store import DatabaseUnavailable, KeyMismatch, SchemaTooNew
+from bot.store import DatabaseUnavailable, KeyMismatch, SchemaTooNew, SecretsUnopenable
 from bot.stores import open_store, url_secrets
 
 log = logging.getLogger("bot")
@@ -96,11 +96,12 @@ async def run(
     sections: dict[type[BaseSettings], BaseSettings],
     key: bytes,
     redactor: Redactor,
+    old_keys: Sequence[bytes] = (),
 ) -> int:
     """Own the session and the store for the bot's lifetime; return the exit code."""
     try:
-        store = await open_store(settings, Sealer(key))
-    except (KeyMismatch, SchemaTooNew, DatabaseUnavailable) as exc:
+        store = await open_store(settings, Sealer(key, old_keys))
+    except (KeyMismatch, SchemaTooNew, DatabaseUnavailable, SecretsUnopenable) as exc:
         # The messages leave out the URL's password; the redactor also catches a driver's
         # error text that might quote it.
         _fail(redactor.redact(str(exc)))
@@ -155,6 +156,8 @@ def main() -> int:
     redactor.add(settings.discord_token.get_secret_value())
     if settings.secret_key:
         redactor.add(settings.secret_key.get_secret_value())
+    old_text = settings.old_secret_keys.get_secret_value() if settings.old_secret_keys else ""
+    redactor.add(*(item.strip() for item in old_text.split(",") if item.strip()))
     redactor.add(*url_secrets(settings.database_url))
     configure_logging(settings.log_level, redactor)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
@@ -177,10 +180,11 @@ def main() -> int:
         return EXIT_CONFIG
     try:
         key = load_or_create_key(secret, settings.key_file)
+        old_keys = parse_old_keys(old_text)
     except KeyConfigError as exc:
         _fail(str(exc))
         return EXIT_CONFIG
-    return asyncio.run(run(settings, sections, key, redactor))
+    return asyncio.run(run(settings, sections, key, redactor, old_keys))
 
 
 if __name__ == "__main__":

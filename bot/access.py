@@ -7,15 +7,22 @@ applies them to a Discord interaction: it finds out whether the member counts as
 which stored credential they may use. The lookup, the buttons that will re-run it, and the
 `/ticketconfig` and `/ticketaccount` commands all come here; nothing else reads the staff role
 or picks a credential.
+
+Where an interaction runs decides whose rules apply (`installed_guild`): under a server's own
+installation of TicketLens, that server's credentials, staff and settings, as always; under the
+member's own installation (a DM, a group DM, or a server where only the member added the app),
+no server's anything: only providers that declare `user_installable`, only with the member's
+own user-scope credential, nobody is staff, and a public answer only where the app may post.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import discord
+from discord import app_commands
 
 from bot.errors import (
     CredentialsRejected,
@@ -23,7 +30,9 @@ from bot.errors import (
     NotConfigured,
     NotLinked,
     PolicyRefusal,
+    TicketLensError,
 )
+from bot.i18n import Translate
 from bot.providers.base import (
     Audience,
     Credential,
@@ -34,20 +43,92 @@ from bot.providers.base import (
 )
 from bot.redact import Redactor
 from bot.store import Store
+from bot.wording import Wording
 
 __all__ = [
     "STAFF_ROLE",
     "Access",
     "Decision",
+    "NotInstalledHere",
+    "NotLinkedForApp",
     "ResolvedCredential",
     "Viewer",
     "check_publishable",
     "decide",
+    "describe_install",
     "for_audience",
+    "installed_guild",
+    "public_allowed_here",
 ]
 
 #: Guild setting holding the staff role id.
 STAFF_ROLE = "staff_role"
+
+
+#: Discord's `authorizing_integration_owners` key of a server's own installation.
+_GUILD_INSTALL = 0
+
+NOT_INSTALLED_HERE: Final = Wording(
+    "Only in a server with TicketLens",
+    "{label} lookups work only in a server where TicketLens is installed: they use that "
+    "server's credentials and rules. `/ticket help` says what works here.",
+)
+LINK_FOR_APP: Final = Wording(
+    "Link your {label} account",
+    "Here TicketLens runs as your own app, so {label} lookups use your own key. Link it with "
+    "`/ticketaccount link provider:{key}` (in this chat or any DM with TicketLens); only you "
+    "can use it.",
+)
+
+
+class NotInstalledHere(PolicyRefusal, app_commands.CheckFailure):
+    """A provider that is not `user_installable`, used outside a server where TicketLens is
+    installed: refused before anything runs (a check on its commands) or is fetched."""
+
+    def __init__(self) -> None:
+        super().__init__("not_installed_here")
+
+
+class NotLinkedForApp(NotLinked):
+    """Outside a server with TicketLens, the member has no user-scope key for the provider."""
+
+
+def describe_install(error: TicketLensError, tr: Translate) -> tuple[str, str] | None:
+    """Title and text for this module's errors, in `tr`'s language; None for any other."""
+    provider = error.provider
+    if provider is None:
+        return None
+    if isinstance(error, NotInstalledHere):
+        return NOT_INSTALLED_HERE.say(tr, label=provider.label)
+    if isinstance(error, NotLinkedForApp):
+        return LINK_FOR_APP.say(tr, label=provider.label, key=provider.key)
+    return None
+
+
+def installed_guild(interaction: discord.Interaction) -> int | None:
+    """
+    The guild whose own installation of TicketLens this interaction runs under, or None when it
+    runs under the member's own installation: a DM or group DM (no guild), or a server where
+    only the member added the app (`authorizing_integration_owners` then names the member,
+    without that guild's install). Where both are installed Discord names both: the guild's.
+    """
+    guild_id = interaction.guild_id
+    if guild_id is None or not interaction.is_guild_integration():
+        return None
+    return guild_id
+
+
+def public_allowed_here(interaction: discord.Interaction) -> bool:
+    """
+    Whether a public answer may be posted where `interaction` runs: always in a server with
+    TicketLens (its own rules apply) and in DMs and group DMs (the member's own chats); in a
+    server where only the member added the app, only if Discord lets the app send messages
+    with embeds in that channel (the server may restrict external apps).
+    """
+    if installed_guild(interaction) is not None or interaction.guild_id is None:
+        return True
+    allowed = interaction.app_permissions
+    return allowed.send_messages and allowed.embed_links
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +223,11 @@ class Access:
         self._redactor = redactor
 
     async def is_staff(self, interaction: discord.Interaction) -> bool:
-        """Staff: members with Manage Server, or the role set with `/ticketconfig staffrole`."""
+        """Staff: members with Manage Server, or the role set with `/ticketconfig staffrole`,
+        in a server where TicketLens is installed; nobody under the member's own installation
+        (Manage Server in a server without TicketLens means nothing to it)."""
+        if installed_guild(interaction) is None:
+            return False
         if interaction.permissions.manage_guild:
             return True
         member = interaction.user
@@ -179,12 +264,21 @@ class Access:
         """
         The credential this member may use with `provider` here, or NotConfigured/NotLinked.
 
-        Owner-scoped providers: the member's own linked credential first; the guild's shared
-        one only for staff (it reads the team account's tickets, not the member's). Others:
-        the guild's credential.
+        `guild_id` is `installed_guild`'s: None outside a server with TicketLens, where only a
+        `user_installable` provider works (else NotInstalledHere), with the member's own
+        user-scope credential (else NotLinkedForApp). In a server: owner-scoped providers use
+        the member's own linked credential first; the guild's shared one only for staff (it
+        reads the team account's tickets, not the member's). Others: the guild's credential.
         """
         if guild_id is None:
-            raise NotConfigured("not in a guild")
+            if not provider.user_installable:
+                raise NotInstalledHere()
+            own = await self._store.get_user_credential(user_id, provider.key)
+            if own is None:
+                raise NotLinkedForApp()
+            self.remember_secrets(provider, own)
+            # A member's own key: rejected, it is theirs to replace (`rejected`).
+            return ResolvedCredential(own, shared=False, scope=CredentialScope.MEMBER)
         scope = provider.scope
         if scope is CredentialScope.MEMBER:
             own = await self._store.get_credential(guild_id, user_id, provider.key)

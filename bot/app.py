@@ -40,7 +40,7 @@ from pydantic_settings import BaseSettings
 
 import cogs
 from bot import controls, wording
-from bot.access import Access
+from bot.access import Access, describe_install
 from bot.cache import TicketCache
 from bot.cleanup import forget_departed_guilds
 from bot.errors import TicketLensError
@@ -55,6 +55,7 @@ from bot.render import render_error
 from bot.respond import release, send_private
 from bot.settings import Settings
 from bot.store import CredentialUnreadable, Store
+from bot.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,17 @@ GC_THRESHOLDS = (2_000, 10, 10)
 
 #: `meta` key holding the Discord application whose guilds the database records.
 APPLICATION_META = "application_id"
+
+#: Where top-level commands may be installed and used (Discord's `integration_types` and
+#: `contexts`): by default a server that installed TicketLens, in that server only.
+GUILD_INSTALL_ONLY = app_commands.AppInstallationType(guild=True, user=False)
+GUILD_CONTEXT_ONLY = app_commands.AppCommandContext(
+    guild=True, dm_channel=False, private_channel=False
+)
+#: ... and for what also works with TicketLens installed to a member's own account: in
+#: servers (with or without the bot), DMs with the bot, and group DMs and other DMs.
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
+ANY_CONTEXT = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 
 
 def discover_extensions() -> list[str]:
@@ -145,6 +157,10 @@ class TicketLensBot(commands.AutoShardedBot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=TicketLensTree,
+            # Every top-level command is for servers that installed TicketLens unless it says
+            # otherwise (`/ticket` and `/tickets` also work where a member installed the app).
+            allowed_installs=GUILD_INSTALL_ONLY,
+            allowed_contexts=GUILD_CONTEXT_ONLY,
             # No SHARD_COUNT: ask Discord (GET /gateway/bot) and run every shard here.
             shard_count=settings.shard_count,
             **shards,
@@ -158,9 +174,16 @@ class TicketLensBot(commands.AutoShardedBot):
         # This bot's own registry: several bots in one process (tests) never share counts.
         self.metrics = metrics if metrics is not None else Metrics()
         upstream.instrument(self.metrics)
+        # Requests per credential in the last hour, last 429, announced allowance (in memory):
+        # `/ticketconfig show` reports them.
+        self.usage = Usage()
+        upstream.count_usage(self.usage)
         self.metrics.watch_shards(self.shard_latencies)
         self.tickets: TicketCache[TicketView] = TicketCache(
-            ttl_s=settings.cache_ttl_s, size=settings.cache_size, on_hit=self.metrics.cache_hit
+            ttl_s=settings.cache_ttl_s,
+            size=settings.cache_size,
+            on_hit=self.metrics.cache_hit,
+            fallback_s=settings.cache_fallback_s,
         )
         #: Gateway connections down, from discord.py's events (`/healthz`).
         self.gateway = GatewayState()
@@ -175,14 +198,22 @@ class TicketLensBot(commands.AutoShardedBot):
             _qualname(cls): value for cls, value in (sections or {}).items()
         }
         self.providers: dict[str, Provider[Any]] = {}
+        # Both groups are also there where a member installed TicketLens to their own account
+        # (DMs, group DMs, servers without the bot): Discord only reads where a command may
+        # run on the top-level command, so a provider's subcommand that must stay in servers
+        # with TicketLens refuses elsewhere itself (`bot.providers.extension`).
         self.ticket_group = app_commands.Group(
-            name="ticket", description="Look up a ticket from a connected system.", guild_only=True
+            name="ticket",
+            description="Look up a ticket from a connected system.",
+            allowed_installs=ANY_INSTALL,
+            allowed_contexts=ANY_CONTEXT,
         )
         # `/tickets <provider> ...`: lists and counts, for providers that offer them.
         self.list_group = app_commands.Group(
             name="tickets",
             description="Lists and counts of tickets from a connected system.",
-            guild_only=True,
+            allowed_installs=ANY_INSTALL,
+            allowed_contexts=ANY_CONTEXT,
         )
         # Every user-facing text's translations; discord.py's translator too (`setup_hook`).
         self.i18n = Translator()
@@ -490,7 +521,7 @@ class TicketLensBot(commands.AutoShardedBot):
             if isinstance(stamped, Provider):
                 original.for_provider(stamped)
             provider = original.provider
-            title, text = wording.describe(original, tr)
+            title, text = describe_install(original, tr) or wording.describe(original, tr)
             advice = provider.explain(original) if provider is not None else None
             if advice:
                 text = f"{text}\n{worded(advice, tr)}"

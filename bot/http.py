@@ -50,6 +50,7 @@ from bot.metrics import Metrics
 from bot.providers.base import fingerprint_of
 from bot.ratelimit import RateLimits, check_rate
 from bot.redact import Redactor
+from bot.usage import Usage
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -268,10 +269,16 @@ class Http:
         self._untrusted_resolver = untrusted_resolver
         self._guarded: aiohttp.ClientSession | None = None
         self.metrics = metrics
+        self.usage: Usage | None = None
 
     def instrument(self, metrics: Metrics) -> None:
         """Measure every request from now on into `metrics` (the bot's own)."""
         self.metrics = metrics
+
+    def count_usage(self, usage: Usage) -> None:
+        """Count every request sent with a credential from now on into `usage` (the bot's
+        own; `/ticketconfig show` reads it)."""
+        self.usage = usage
 
     @property
     def redactor(self) -> Redactor:
@@ -347,6 +354,7 @@ class Http:
         follow_redirects: bool = False,
         untrusted_url: bool = False,
         provider: str = NO_PROVIDER,
+        usage_key: str | None = None,
     ) -> HttpAnswer:
         """
         Send one request and return its answer; raise only `bot.errors` types.
@@ -361,6 +369,8 @@ class Http:
         `untrusted_url=True` marks a URL a guild supplied: it must be https and its host must
         resolve to public addresses, checked when the connection is opened (`BadInput` if not;
         see `bot.netguard`), and redirects are never followed. `provider` labels its metrics.
+        With `usage_key` (a credential's fingerprint), each attempt is counted under it and
+        `provider` in the bot's `Usage` (`count_usage`).
         """
         method = method.upper()
         if idempotent is None:
@@ -382,6 +392,7 @@ class Http:
             data=data,
             follow_redirects=follow_redirects,
             provider=provider,
+            usage_key=usage_key,
         )
         deadline = time.monotonic() + self._retry_timeout_s
         hook = self._backoff_hook(deadline)
@@ -447,6 +458,7 @@ class Http:
         data: Mapping[str, str] | None,
         follow_redirects: bool,
         provider: str,
+        usage_key: str | None = None,
     ) -> HttpAnswer:
         waited = await turn()
         metrics = self.metrics
@@ -469,6 +481,12 @@ class Http:
             kind = _error_kind(outcome)
             if kind is not None:
                 metrics.upstream_error(provider, kind)
+        if self.usage is not None and usage_key is not None:
+            # Sent, so counted, answered or not; the headers may announce the allowance left.
+            if isinstance(outcome, HttpAnswer):
+                self.usage.record(provider, usage_key, outcome.status, outcome.headers)
+            else:
+                self.usage.record(provider, usage_key)
         if _log.isEnabledFor(logging.DEBUG):
             shown = f"HTTP {outcome.status}" if isinstance(outcome, HttpAnswer) else outcome.value
             line = (
@@ -592,11 +610,13 @@ class ProviderHttp:
         data: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> HttpAnswer:
-        """Send one request made with `credential` (its fingerprint is the rate key)."""
+        """Send one request made with `credential` (its fingerprint is the rate key, and
+        the key its use is counted under)."""
+        key = fingerprint_of(credential)
         return await self._http.request(
             method,
             url,
-            rate_key=fingerprint_of(credential),
+            rate_key=key,
             rate_per_s=self.rate_per_s,
             owner=self,
             params=params,
@@ -605,6 +625,7 @@ class ProviderHttp:
             idempotent=idempotent,
             untrusted_url=self.untrusted_urls,
             provider=self.provider,
+            usage_key=key,
         )
 
     def quote(self, text: str, secrets: Iterable[str], *, limit: int) -> str:

@@ -10,7 +10,10 @@ is never missed; when it is ready in time we answer directly (a deferral costs a
 request).
 
 Every lookup is counted here (`measure`): its provider, its outcome and its time from the
-command (or press) to the answer sent, or to the error raised for the one error handler.
+command (or press) to the answer sent, or to the error raised for the one error handler. Every
+answer shown in a server with TicketLens is recorded for its admins (`audit`). When the
+provider is rate limiting or down, the last answer fetched for the same ticket and credential
+(`bot.cache`) is shown instead of the error, marked as such (`stale_notice`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,23 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import discord
 
-from bot.access import Decision, ResolvedCredential, check_publishable, decide, for_audience
+from bot.access import (
+    Decision,
+    ResolvedCredential,
+    check_publishable,
+    decide,
+    for_audience,
+    installed_guild,
+    public_allowed_here,
+)
 from bot.controls import controls, fits
-from bot.errors import CredentialsRejected, PolicyRefusal, TicketLensError
+from bot.errors import (
+    CredentialsRejected,
+    PolicyRefusal,
+    RateLimited,
+    TicketLensError,
+    UpstreamUnavailable,
+)
 from bot.i18n import Translate
 from bot.metrics import outcome_of
 from bot.paging import PageTurner
@@ -48,6 +65,8 @@ log = logging.getLogger(__name__)
 DEFER_AFTER_S = 2.0
 #: Longest ref kept in a member's history (the store's bound).
 HISTORY_REF_LIMIT: Final = 100
+#: How an answer was shown, as the lookup audit records it.
+Shown = Literal["ephemeral", "public", "shared"]
 
 NOT_YOUR_BUTTON: Final = Wording(
     "Not your lookup",
@@ -72,6 +91,8 @@ class Answer:
     shareable: bool = False
     """A private answer its reader may post to the channel (the same rules as `public:true`,
     and the ticket's own `public_refusal`)."""
+    stale: bool = False
+    """A kept answer shown because the provider is rate limiting or down (`bot.cache`)."""
 
 
 async def prepare(
@@ -94,13 +115,16 @@ async def prepare(
         decision = decide(provider.visibility, viewer, public_requested=public)
         if not decision.allowed:
             raise PolicyRefusal(decision.refusal or "")
+        # Outside a server with TicketLens (None): the member's own user-scope key, if any.
         resolved = await access.credential(
-            interaction.guild_id, viewer.user_id, provider, is_staff=viewer.is_staff
+            installed_guild(interaction), viewer.user_id, provider, is_staff=viewer.is_staff
         )
         tr = bot.i18n.for_interaction(interaction)
         answer = await _answer(bot, provider, resolved, ref, decision, fresh=fresh, tr=tr)
         if decision.ephemeral and not answer.view.public_refusal:
-            postable = decide(provider.visibility, viewer, public_requested=True).allowed
+            postable = decide(
+                provider.visibility, viewer, public_requested=True
+            ).allowed and public_allowed_here(interaction)
             if postable:
                 answer = dataclasses.replace(answer, shareable=True)
         return answer
@@ -124,17 +148,45 @@ async def run_lookup(
         # time. (A task per lookup and asyncio.wait cost more than the rest of our own work on
         # it.) A public request defers publicly; if it is then refused or fails, the answer is
         # still private and the public placeholder is removed (`bot.respond.send_private`).
-        deferral = _Deferral(interaction, ephemeral=not public)
+        # Where the member's own app may not post for everyone (a server that restricts
+        # external apps), a public request is answered to them alone, with a note.
+        shown_public = public and public_allowed_here(interaction)
+        deferral = _Deferral(interaction, ephemeral=not shown_public)
         remaining = DEFER_AFTER_S - (time.monotonic() - started)
         answer = await deferral.around(
-            prepare(bot, interaction, provider, ref, public=public), after=remaining
+            prepare(bot, interaction, provider, ref, public=shown_public), after=remaining
         )
-        await _send_answer(interaction, provider, ref, answer)
+        if public and not shown_public:
+            answer = _noted_private(answer)
+        try:
+            sent = await _send_answer(interaction, provider, ref, answer)
+        except discord.HTTPException:
+            # Discord may still refuse the member's own app a public answer here: then answer
+            # them alone rather than leave "This interaction failed".
+            if answer.ephemeral or installed_guild(interaction) is not None:
+                raise
+            if interaction.response.is_done():
+                raise
+            log.info("public answer refused outside a server with TicketLens; answering privately")
+            sent = await _send_answer(interaction, provider, ref, _noted_private(answer))
     except Exception as exc:
         measure(bot, provider.key, started, outcome_of(exc))
         raise
-    measure(bot, provider.key, started, "ok")
+    measure(bot, provider.key, started, "stale" if sent.stale else "ok")
     await remember(bot, interaction, provider, ref)
+    await audit(bot, interaction, provider, ref, "ephemeral" if sent.ephemeral else "public")
+
+
+def _noted_private(answer: Answer) -> Answer:
+    """`answer` shown to its reader alone, saying why in its footer (no Share button: it
+    could not be posted here either)."""
+    tr = answer.tr
+    note = tr("Only you can see this: TicketLens may not post for everyone here.")
+    pages = [[embed.copy() for embed in page] for page in answer.pages]
+    last = pages[0][-1]
+    footer = f"{last.footer.text} · {note}" if last.footer.text else note
+    last.set_footer(text=footer[:FOOTER_LIMIT])
+    return dataclasses.replace(answer, pages=pages, ephemeral=True, shareable=False)
 
 
 def measure(bot: TicketLensBot, provider_key: str, started: float, outcome: str) -> None:
@@ -145,9 +197,9 @@ def measure(bot: TicketLensBot, provider_key: str, started: float, outcome: str)
 
 async def _send_answer(
     interaction: discord.Interaction, provider: Provider[R], ref: R, answer: Answer
-) -> None:
+) -> Answer:
     """Send page 1 of `answer` with its buttons (paging in memory when the ref is too long
-    for persistent buttons)."""
+    for persistent buttons); `answer`, as sent."""
     ref_text = persistent_ref(provider, ref, len(answer.pages))
     buttons = controls(
         provider=provider.key,
@@ -164,6 +216,7 @@ async def _send_answer(
         turner.origin = interaction
         buttons = turner
     await send_embeds(interaction, answer.pages[0], ephemeral=answer.ephemeral, view=buttons)
+    return answer
 
 
 def persistent_ref(provider: Provider[R], ref: R, pages: int) -> str | None:
@@ -180,7 +233,9 @@ async def remember(
 ) -> None:
     """Keep a successful lookup in the member's history (autocomplete); never fails the
     answer already sent."""
-    guild_id = interaction.guild_id
+    # Only in a server with TicketLens: elsewhere there is no server whose data it would be,
+    # nor one whose removal would delete it.
+    guild_id = installed_guild(interaction)
     if guild_id is None or not provider.remembers(ref):
         return
     text = provider.ref_text(ref)
@@ -191,6 +246,38 @@ async def remember(
     except Exception:
         log.warning(
             "could not record a %s lookup in guild %s", provider.key, guild_id, exc_info=True
+        )
+
+
+async def audit(
+    bot: TicketLensBot,
+    interaction: discord.Interaction,
+    provider: Provider[R],
+    ref: R,
+    shown: Shown,
+) -> None:
+    """
+    Record a lookup shown in a server with TicketLens for its admins (`/ticketconfig
+    lookups`): who, which ticket, where and how shown, never its content. Nothing elsewhere
+    (DMs, a server where only the member installed the app): no server's staff could read it.
+    Buffered by the store (no database trip here); never fails the answer already sent.
+    """
+    guild_id = installed_guild(interaction)
+    if guild_id is None:
+        return
+    try:
+        await bot.store.record_lookup_audit(
+            guild_id,
+            interaction.user.id,
+            provider.key,
+            provider.ref_text(ref),
+            channel_id=interaction.channel_id,
+            shown=shown,
+            keep_days=bot.settings.lookup_audit_days,
+        )
+    except Exception:
+        log.warning(
+            "could not audit a %s lookup in guild %s", provider.key, guild_id, exc_info=True
         )
 
 
@@ -224,15 +311,20 @@ async def press(
             measure(bot, provider.key, started, "refused")
             return
         ref = provider.parse_ref(ref_text)
+        shown: Shown
         if action == "s":
-            await _share(bot, interaction, provider, ref, tr)
+            answer = await _share(bot, interaction, provider, ref, tr)
+            shown = "shared"
         else:
             public = message is not None and not message.flags.ephemeral
-            await _show(bot, interaction, provider, ref, page, public, action == "r", tr)
+            answer = await _show(bot, interaction, provider, ref, page, public, action == "r", tr)
+            # Shown as the message it edits.
+            shown = "public" if public else "ephemeral"
     except Exception as exc:
         measure(bot, provider.key, started, outcome_of(exc))
         raise
-    measure(bot, provider.key, started, "ok")
+    measure(bot, provider.key, started, "stale" if answer.stale else "ok")
+    await audit(bot, interaction, provider, ref, shown)
 
 
 async def _pressed_answer(
@@ -260,7 +352,7 @@ async def _show(
     public: bool,
     fresh: bool,
     tr: Translate,
-) -> None:
+) -> Answer:
     """Refresh or a page: page `page` of the ticket, in place, with its buttons."""
     answer = await _pressed_answer(bot, interaction, provider, ref, public=public, fresh=fresh)
     shown = max(0, min(page, len(answer.pages) - 1))
@@ -275,6 +367,7 @@ async def _show(
         shareable=answer.shareable,
     )
     await update_message(interaction, answer.pages[shown], view=buttons)
+    return answer
 
 
 async def _share(
@@ -283,7 +376,7 @@ async def _share(
     provider: Provider[R],
     ref: R,
     tr: Translate,
-) -> None:
+) -> Answer:
     """
     Share to channel: the ticket's public render (the same rules and audience as
     `public:true`, so a forged custom id posts nothing the member could not post) as a new
@@ -305,6 +398,7 @@ async def _share(
         tr=tr,
     )
     await send_new(interaction, embeds, view=buttons)
+    return answer
 
 
 class _Deferral:
@@ -385,10 +479,34 @@ async def _answer(
     async def fetch() -> TicketView:
         return await provider.fetch(credential, ref)
 
+    key = (provider.key, resolved.fingerprint, ref)
+    notice = None
     try:
-        view = await bot.tickets.get((provider.key, resolved.fingerprint, ref), fetch, fresh=fresh)
+        view = await bot.tickets.get(key, fetch, fresh=fresh)
     except CredentialsRejected as exc:
         raise resolved.rejected(exc) from None
+    except (RateLimited, UpstreamUnavailable):
+        # Only "not answering now": a ticket not found or a key rejected is news to show.
+        kept = bot.tickets.last_good(key)
+        if kept is None:
+            raise
+        view, fetched_at = kept
+        notice = stale_notice(tr, provider.label, fetched_at)
+        # Counted (outcome "stale"), not logged: an outage would log every lookup.
+        log.debug("%s is not answering: showing a kept answer", provider.key)
+    # The kept view is the whole ticket as this credential saw it: the same rules and audience
+    # as a fresh one, for this reader.
     check_publishable(view, decision)
     shown = for_audience(view, decision.audience, shared_account=resolved.shared)
-    return Answer(render_pages(shown, tr=tr), shown, decision.ephemeral, tr)
+    pages = render_pages(shown, tr=tr, notice=notice)
+    return Answer(pages, shown, decision.ephemeral, tr, stale=notice is not None)
+
+
+def stale_notice(tr: Translate, label: str, fetched_at: float) -> str:
+    """The first line of a kept answer: when it was fetched (rendered by Discord in the
+    reader's time zone and language) and that the provider is not answering."""
+    return tr(
+        "🕒 Cached {when}; {provider} is not answering.",
+        when=f"<t:{int(fetched_at)}:R>",
+        provider=label,
+    )

@@ -40,6 +40,8 @@ __all__ = ["OUTCOMES", "UPSTREAM_ERROR_KINDS", "Metrics", "outcome_of"]
 #: How a lookup ended (`ticketlens_lookups_total{outcome}`).
 OUTCOMES: Final = (
     "ok",
+    # Answered with a kept copy: the provider was rate limiting or down (`bot.cache`).
+    "stale",
     "not_found",
     "refused",
     "not_configured",

@@ -3,10 +3,15 @@ Request spacing per (provider client, credential): the one rate limiter.
 
 Rate and cache state stay in this process on purpose, also when several processes split the
 shards (SHARD_IDS): every event of a guild arrives at one shard, hence at one process, and
-credentials are guild-scoped (the guild's own, and a member's personal key, stored per guild
-and member), so no other process sends with a guild's credential. Keep personal keys
-guild-scoped so this stays true. The one case it does not cover: the same secret entered in
-two guilds whose shards run in different processes is spaced by each process on its own.
+a guild's credentials (its own, and a member's personal key stored per guild and member) are
+used only for that guild, so no other process sends with them. Two cases it does not cover,
+where each process spaces the same secret on its own (together they may send up to the rate
+times the processes using it): the same secret entered in two guilds whose shards run in
+different processes, and a member's user-scope key (the app installed to their own account,
+stored per member, not per guild). That key is used from wherever the member runs TicketLens
+outside its servers: their DMs and group DMs reach shard 0's process, and a server without the
+bot reaches the process of that server's shard. One member's own lookups are few, so this is
+accepted rather than shared between processes.
 """
 
 from __future__ import annotations

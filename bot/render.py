@@ -64,6 +64,8 @@ URL_LIMIT = 2048
 LINK_URL_LIMIT = 512
 #: Our footers stay short, which leaves room for " · Page i/n" under the 2048 limit.
 FOOTER_SOFT_LIMIT = 256
+#: Longest notice line `render_pages` puts before an answer (it takes room from the ticket).
+NOTICE_LIMIT = 300
 #: When fields and description compete for the 6000 budget, the description keeps this much.
 DESCRIPTION_PRIORITY = 1500
 #: Room the ticket embed leaves for conversation entries, so the first reply is visible.
@@ -468,14 +470,16 @@ def _more_note(count: int, link: str | None, words: Words) -> str:
 
 
 def _layout(
-    view: TicketView, *, paged: bool, per_page: int | None, words: Words
+    view: TicketView, *, paged: bool, per_page: int | None, words: Words, notice_room: int = 0
 ) -> tuple[list[list[discord.Embed]], int]:
-    """Pack the view into messages; returns the pages and how many entries did not fit."""
+    """Pack the view into messages; returns the pages and how many entries did not fit.
+    `notice_room` is kept free in every description for a line put before it afterwards."""
     link = site_link(view.url, words)
     total = len(view.entries)
     # Room kept free on every page for what is added after packing: the "N more" note (in the
     # last description, so also inside the description limit) or the "Page i/n" footer.
     note_room = len(_more_note(total, link, words)) + 2 if total and not paged else 0
+    note_room += notice_room
     widest = 10 ** len(str(total + 1)) - 1
     footer_room = len(" · " + words.page(widest, widest)) if paged else 0
     page_budget = MESSAGE_TOTAL_LIMIT - note_room - footer_room
@@ -538,7 +542,11 @@ def render_ticket(view: TicketView, *, tr: Translate = english) -> list[discord.
 
 
 def render_pages(
-    view: TicketView, *, per_page: int | None = None, tr: Translate = english
+    view: TicketView,
+    *,
+    per_page: int | None = None,
+    tr: Translate = english,
+    notice: str | None = None,
 ) -> list[list[discord.Embed]]:
     """
     Every entry of `view`, paginated: one list of embeds per message.
@@ -547,9 +555,19 @@ def render_pages(
     entries. `per_page` caps the entry embeds per page (the ticket embed not counted); the
     10-embed and 6000-character limits cap it regardless. When there is more than one page,
     each page's last embed footer ends with "Page i/n"; a single page says nothing of pages.
+
+    `notice` (our own words, one line, markdown and `<t:…:R>` kept: it is not ticket text) is
+    the first line of every page's first description, where Discord renders its markup (a
+    footer would not), with room kept for it.
     """
     words = ENGLISH if tr is english else Words.of(tr)
-    pages, _ = _layout(view, paged=True, per_page=per_page, words=words)
+    line = _one_line(notice)[:NOTICE_LIMIT] if notice else ""
+    room = len(line) + 1 if line else 0
+    pages, _ = _layout(view, paged=True, per_page=per_page, words=words, notice_room=room)
+    if line:
+        for page in pages:
+            first = page[0]
+            first.description = f"{line}\n{first.description}" if first.description else line
     count = len(pages)
     if count == 1:
         return pages

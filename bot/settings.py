@@ -47,11 +47,19 @@ class Settings(BaseSettings):
     database_pool_max: int = Field(10, alias="DATABASE_POOL_MAX", ge=1, le=1000)
     """PostgreSQL only: connections each process opens at most."""
     secret_key: SecretStr | None = Field(None, alias="SECRET_KEY")
+    old_secret_keys: SecretStr | None = Field(None, alias="OLD_SECRET_KEYS")
+    """Keys that sealed stored secrets before SECRET_KEY, comma-separated: what they sealed is
+    re-sealed under SECRET_KEY at start-up (`bot.crypto`)."""
     http_timeout_s: float = Field(10.0, alias="HTTP_TIMEOUT_S", gt=0, le=120)
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
     cache_ttl_s: float = Field(30.0, alias="CACHE_TTL_S", ge=0, le=3600)
     cache_size: int = Field(256, alias="CACHE_SIZE", ge=1, le=100_000)
+    cache_fallback_s: float = Field(3600.0, alias="CACHE_FALLBACK_S", ge=0, le=86_400)
+    """How old a kept answer may be to stand in for a provider that is rate limiting or down
+    (`bot.cache`); 0: never, the error is shown."""
+    lookup_audit_days: int = Field(30, alias="LOOKUP_AUDIT_DAYS", ge=1, le=3650)
+    """Days the lookup audit (`/ticketconfig lookups`) keeps each lookup."""
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
     allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
     """Let guild-supplied URLs be plain http and point at private or loopback addresses."""
@@ -66,6 +74,21 @@ class Settings(BaseSettings):
     # NoDecode: read as text (`0-3`, `0,2`), not as JSON like other collections.
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(None, alias="SHARD_IDS")
     """The shards this process runs (`0-3`, `0,2`, `0-1,4`); unset: all of SHARD_COUNT."""
+    credential_check_hours: int = Field(24, alias="CREDENTIAL_CHECK_HOURS", ge=1, le=8760)
+    """Hours between two background checks of each stored credential (cogs/health.py)."""
+    # Watches (/ticketwatch, `bot.watch`). Not `ge=1`: a value below 1 gets its own words.
+    watch_interval_minutes: float = Field(5.0, alias="WATCH_INTERVAL_MINUTES", le=1440)
+    """Minutes between two polls of a watched ticket (jittered a little earlier); at least 1."""
+    watch_limit_per_guild: int = Field(50, alias="WATCH_LIMIT_PER_GUILD", ge=1, le=10_000)
+    """How many watches (cards and feeds) one server may have."""
+
+    @field_validator("watch_interval_minutes")
+    @classmethod
+    def _watch_interval(cls, value: float) -> float:
+        if value < 1:
+            # Watches must leave most of each provider's allowance to interactive lookups.
+            raise ValueError("must be at least 1 (minute): watches are never polled more often")
+        return value
 
     @field_validator("discord_token")
     @classmethod
@@ -75,7 +98,14 @@ class Settings(BaseSettings):
             raise PydanticCustomError("missing", "Field required")
         return value
 
-    @field_validator("secret_key", "dev_guild_id", "metrics_port", "shard_count", mode="before")
+    @field_validator(
+        "secret_key",
+        "old_secret_keys",
+        "dev_guild_id",
+        "metrics_port",
+        "shard_count",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `.env.example` ships these as `KEY=`; an empty value means "not set".
@@ -185,6 +215,17 @@ class ProviderSettings(BaseSettings):
 
     rate_per_s: float = 5.0
     """Requests per second per stored credential."""
+    watch_budget_per_min: int = 10
+    """Requests per minute that watches (`bot.watch`) may make with one stored credential, at
+    most: a small part of `rate_per_s`, so interactive lookups keep the rest. Watches that
+    need more are polled less often, never faster."""
+
+    @field_validator("watch_budget_per_min")
+    @classmethod
+    def _usable_budget(cls, value: int) -> int:
+        if not 1 <= value <= _MAX_RATE_PER_S:
+            raise ValueError(f"must be at least 1 and at most {_MAX_RATE_PER_S}")
+        return value
 
     @field_validator("rate_per_s")
     @classmethod

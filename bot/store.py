@@ -22,7 +22,7 @@ from typing import Protocol
 import aiosqlite
 from cachetools import LRUCache, TTLCache
 
-from bot.crypto import Sealer
+from bot.crypto import Sealer, sealed_key_id
 from bot.providers.base import Credential
 from bot.storecommon import (
     AUDIT_KEEP,
@@ -32,30 +32,46 @@ from bot.storecommon import (
     HISTORY_FLUSH_S,
     HISTORY_KEEP,
     KEY_CHECK,
+    LOOKUP_AUDIT_DAYS,
     MAX_ACTION_LENGTH,
     MAX_DETAIL_LENGTH,
     MAX_REF_LENGTH,
+    AuditBuffer,
     AuditEntry,
+    AuditRow,
+    CredentialHealth,
     CredentialInfo,
     CredentialUnreadable,
     DatabaseUnavailable,
     HistoryBuffer,
     KeyMismatch,
     LookupKey,
+    LookupRecord,
     Migration,
     SchemaTooNew,
+    SecretsUnopenable,
+    Watch,
     canary_opens,
+    check_days,
+    check_health,
     check_id,
     check_limit,
     check_provider,
     check_text,
+    check_watch,
     credential_opens,
     load_migrations,
+    log_resealed,
+    lookup_record,
     moment,
     new_canary,
     open_credential,
+    open_user_credential,
     parse_time,
+    reseal_canary,
+    reseal_credential,
     seal_credential,
+    seal_user_credential,
     sortable,
     user_column,
     user_from_column,
@@ -72,11 +88,14 @@ __all__ = [
     "MAX_DETAIL_LENGTH",
     "MAX_REF_LENGTH",
     "AuditEntry",
+    "CredentialHealth",
     "CredentialInfo",
     "CredentialUnreadable",
     "DatabaseUnavailable",
     "KeyMismatch",
+    "LookupRecord",
     "SchemaTooNew",
+    "SecretsUnopenable",
     "SqliteStore",
     "Store",
 ]
@@ -197,6 +216,104 @@ class Store(Protocol):
         """Release the database."""
         ...
 
+    # -- credential health (cogs/health.py) -------------------------------------------
+
+    async def list_credential_health(self, guild_id: int | None = None) -> list[CredentialHealth]:
+        """Every stored credential of a guild (None: of every guild) with what the background
+        check last found about it since it was saved, by guild, provider then member."""
+        ...
+
+    async def put_credential_health(self, health: CredentialHealth) -> bool:
+        """Store what a check found, only while the credential is still the one checked
+        (`health.version`): False, with nothing written, if it was saved again or deleted."""
+        ...
+
+    async def put_user_credential(
+        self, user_id: int, provider: str, secret: Mapping[str, str]
+    ) -> None:
+        """Store (or replace) a member's own credential for the app installed to their account
+        (DMs, group DMs, servers without TicketLens): theirs everywhere, not per guild."""
+        ...
+
+    async def get_user_credential(self, user_id: int, provider: str) -> Credential | None:
+        """A member's user-scope credential, None if absent; CredentialUnreadable (guild 0) if
+        it does not open."""
+        ...
+
+    async def delete_user_credential(self, user_id: int, provider: str) -> bool:
+        """Delete a member's user-scope credential; whether there was one."""
+        ...
+
+    async def list_user_credentials(self, user_id: int) -> list[CredentialInfo]:
+        """A member's user-scope credentials, by provider, without their secrets (`user_id`
+        and `set_by` are the member)."""
+        ...
+
+    # -- watches (/ticketwatch) --------------------------------------------------------
+
+    async def add_watch(self, watch: Watch) -> int | None:
+        """Store a new watch; its id, or None when the guild already watches that provider's
+        `ref` of that kind (nothing is changed then)."""
+        ...
+
+    async def list_watches(self, guild_id: int | None = None) -> list[Watch]:
+        """A guild's watches (None: every guild's), oldest first."""
+        ...
+
+    async def count_watches(self, guild_id: int) -> int:
+        """How many watches a guild has (the per-guild cap)."""
+        ...
+
+    async def save_watch(self, watch: Watch) -> bool:
+        """Write what a poll changed (state, thread, last success, failing since); whether the
+        watch still exists."""
+        ...
+
+    async def delete_watch(self, watch_id: int) -> bool:
+        """Delete one watch; whether there was one."""
+        ...
+
+    async def delete_watches_at(self, channel_id: int, message_id: int | None = None) -> list[int]:
+        """Delete the watches whose card is `message_id` in `channel_id` (None: every watch
+        posting in that channel); the ids deleted."""
+        ...
+
+    async def record_lookup_audit(
+        self,
+        guild_id: int,
+        user_id: int,
+        provider: str,
+        ref: str,
+        *,
+        channel_id: int | None,
+        shown: str,
+        keep_days: int = LOOKUP_AUDIT_DAYS,
+        at: datetime | None = None,
+    ) -> None:
+        """
+        Record a lookup shown in a guild for its admins (`/ticketconfig lookups`): who, which
+        provider and ref (a longer one than 100 characters is kept cut, ending in "…"), the
+        channel, and `shown` ("ephemeral", "public" or "shared"), at `at` (default now). Never
+        ticket content. Batched in memory like `record_lookup`; each batch written also drops
+        the rows older than `keep_days` before its newest. Kept by `forget_member`: it is the
+        server's record, not the member's data.
+        """
+        ...
+
+    async def list_lookup_audit(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None = None,
+        provider: str | None = None,
+        limit: int = 25,
+        keep_days: int = LOOKUP_AUDIT_DAYS,
+        now: datetime | None = None,
+    ) -> list[LookupRecord]:
+        """A guild's recorded lookups of the last `keep_days` (of one member, one provider,
+        when given), newest first."""
+        ...
+
 
 def _load_migrations() -> list[Migration]:
     return load_migrations("migrations")
@@ -238,6 +355,24 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, migrations: list[Migr
                 continue
             raise
 
+
+#: Every table holding sealed credentials, for a key rotation: the rows not sealed by the current
+#: key (by the blob's header) as (guild, user column, provider, blob), the UPDATE of one, and
+#: whether that UPDATE names the guild (else only the user and provider).
+#: User-scope credentials are sealed for guild 0 (`bot.storecommon.USER_SCOPE`).
+_SEALED_TABLES = (
+    (
+        "SELECT guild_id, user_id, provider, secret FROM credentials"
+        " WHERE substr(secret, 1, ?) <> ?",
+        "UPDATE credentials SET secret = ? WHERE guild_id = ? AND user_id = ? AND provider = ?",
+        True,
+    ),
+    (
+        "SELECT 0, user_id, provider, secret FROM user_credentials WHERE substr(secret, 1, ?) <> ?",
+        "UPDATE user_credentials SET secret = ? WHERE user_id = ? AND provider = ?",
+        False,
+    ),
+)
 
 #: Rows kept in memory (sealed) for reads; a guild needs a handful.
 _READ_CACHE_SIZE = 20_000
@@ -286,6 +421,7 @@ class SqliteStore:
         )
         self._writes = 0
         self._history = HistoryBuffer(self._write_history)
+        self._audit = AuditBuffer(self._write_audit)
 
     def _forget_guild_reads(self, guild_id: int) -> None:
         # Writes are rare (admins configuring): dropping a whole guild's entries is simplest.
@@ -328,6 +464,7 @@ class SqliteStore:
             await _migrate(conn, path, migrations)
             store = cls(conn, sealer, path)
             await store._check_key()
+            await store._rotate()
         except BaseException:
             await conn.close()
             raise
@@ -354,6 +491,46 @@ class SqliteStore:
             stored = await self.get_meta(KEY_CHECK)
         if stored is None or not canary_opens(self._sealer, stored):
             raise KeyMismatch(self._path)
+
+    async def _rotate(self) -> None:
+        """
+        Re-seal, in one transaction, every stored secret that an old key (OLD_SECRET_KEYS)
+        sealed, under the current key. SecretsUnopenable, with nothing changed, if any is
+        sealed by no configured key. Blobs already under the current key are found by their
+        header in SQL and never opened, so a start with nothing to rotate reads no secret.
+        """
+        header = self._sealer.header
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            unopenable: list[str] = []
+            count = 0
+            for select, update, by_guild in _SEALED_TABLES:
+                for guild_id, user, provider, sealed in await self._conn.execute_fetchall(
+                    select, (len(header), header)
+                ):
+                    row = (int(guild_id), int(user), str(provider), bytes(sealed))
+                    resealed = reseal_credential(self._sealer, row)
+                    if resealed is None:
+                        unopenable.append(sealed_key_id(row[3]) or "format 1")
+                        continue
+                    keys = row[:3] if by_guild else row[1:3]
+                    await self._conn.execute(update, (resealed, *keys))
+                    count += 1
+            if unopenable:
+                raise SecretsUnopenable(self._path, len(unopenable), unopenable)
+            canary = await self.get_meta(KEY_CHECK)
+            resealed_canary = None if canary is None else reseal_canary(self._sealer, canary)
+            if resealed_canary is not None:
+                await self._conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = ?", (resealed_canary, KEY_CHECK)
+                )
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                await self._conn.execute("ROLLBACK")
+            raise
+        self._reads.clear()
+        log_resealed(count, self._sealer)
 
     async def put_credential(
         self,
@@ -411,6 +588,7 @@ class SqliteStore:
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ? AND provider = ?",
             (guild_id, user_column(user_id), check_provider(provider)),
         )
+        await self._delete_health(guild_id, user_column(user_id), provider)
         self._forget_guild_reads(guild_id)
         return deleted > 0
 
@@ -445,12 +623,17 @@ class SqliteStore:
         self._history.drop(guild_id)
         await self._delete("DELETE FROM lookup_history WHERE guild_id = ?", (guild_id,))
         await self._delete("DELETE FROM config_audit WHERE guild_id = ?", (guild_id,))
+        await self._delete("DELETE FROM credential_health WHERE guild_id = ?", (guild_id,))
+        await self._delete("DELETE FROM watches WHERE guild_id = ?", (guild_id,))
+        self._audit.drop(guild_id)
+        await self._delete("DELETE FROM lookup_audit WHERE guild_id = ?", (guild_id,))
         self._forget_guild_reads(guild_id)
         return deleted
 
     async def guild_ids(self) -> set[int]:
         """Every guild with anything stored (credentials, settings, lookup history, audit)."""
         await self._history.flush()  # lookups still in memory are stored rows too
+        await self._audit.flush()
         rows = await self._conn.execute_fetchall(GUILD_IDS_SQL)
         return {int(row[0]) for row in rows}
 
@@ -464,6 +647,9 @@ class SqliteStore:
         deleted = await self._delete(
             "DELETE FROM credentials WHERE guild_id = ? AND user_id = ?",
             (check_id("guild_id", guild_id), check_id("user_id", user_id)),
+        )
+        await self._delete(
+            "DELETE FROM credential_health WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
         self._forget_guild_reads(guild_id)
         await self.forget_history(guild_id, user_id)
@@ -650,8 +836,307 @@ class SqliteStore:
         """Write the recorded lookups still waiting, then release the database (SQLite folds
         the WAL back into the main file)."""
         await self._history.close()
+        await self._audit.close()
         await self._conn.close()
+
+    async def record_lookup_audit(
+        self,
+        guild_id: int,
+        user_id: int,
+        provider: str,
+        ref: str,
+        *,
+        channel_id: int | None,
+        shown: str,
+        keep_days: int = LOOKUP_AUDIT_DAYS,
+        at: datetime | None = None,
+    ) -> None:
+        """Record a lookup shown in a guild for its admins (see `Store.record_lookup_audit`)."""
+        check_id("guild_id", guild_id)
+        record = lookup_record(user_id, provider, ref, channel_id, shown, at)
+        await self._audit.add(guild_id, record, check_days(keep_days))
+
+    async def _write_audit(self, rows: list[AuditRow], cutoff: datetime) -> None:
+        """Write a batch of audit rows (one INSERT per batch: one sync), then drop what is
+        older than `cutoff` (through the index on `at`: nothing to drop costs no sync)."""
+        for start in range(0, len(rows), HISTORY_BATCH):
+            chunk = rows[start : start + HISTORY_BATCH]
+            # Only placeholders are joined in: every value is a bound parameter.
+            placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            values: list[object] = []
+            for guild_id, r in chunk:
+                values += (guild_id, r.user_id, r.provider, r.ref, r.channel_id, r.shown)
+                values.append(sortable(r.at))
+            await self._conn.execute(
+                "INSERT INTO lookup_audit"  # noqa: S608
+                " (guild_id, user_id, provider, ref, channel_id, shown, at)"
+                f" VALUES {placeholders}",
+                values,
+            )
+        await self._conn.execute("DELETE FROM lookup_audit WHERE at < ?", (sortable(cutoff),))
+
+    async def list_lookup_audit(
+        self,
+        guild_id: int,
+        *,
+        user_id: int | None = None,
+        provider: str | None = None,
+        limit: int = 25,
+        keep_days: int = LOOKUP_AUDIT_DAYS,
+        now: datetime | None = None,
+    ) -> list[LookupRecord]:
+        """A guild's recorded lookups of the last `keep_days`, newest first."""
+        check_id("guild_id", guild_id)
+        member = None if user_id is None else check_id("user_id", user_id)
+        chosen = None if provider is None else check_provider(provider)
+        if self._audit.waiting(guild_id):
+            await self._audit.flush()
+        cutoff = moment(now) - timedelta(days=check_days(keep_days))
+        rows = await self._conn.execute_fetchall(
+            "SELECT at, user_id, provider, ref, channel_id, shown FROM lookup_audit"
+            " WHERE guild_id = ? AND at >= ? AND (? IS NULL OR user_id = ?)"
+            " AND (? IS NULL OR provider = ?)"
+            " ORDER BY at DESC, id DESC LIMIT ?",
+            (guild_id, sortable(cutoff), member, member, chosen, chosen, check_limit(limit)),
+        )
+        return [
+            LookupRecord(
+                at=parse_time(str(at)),
+                user_id=int(user),
+                provider=str(key),
+                ref=str(ref),
+                channel_id=None if channel is None else int(channel),
+                shown=str(shown),
+            )
+            for at, user, key, ref, channel, shown in rows
+        ]
 
     async def _delete(self, sql: str, parameters: tuple[object, ...]) -> int:
         async with self._conn.execute(sql, parameters) as cursor:
             return cursor.rowcount
+
+    async def put_user_credential(
+        self, user_id: int, provider: str, secret: Mapping[str, str]
+    ) -> None:
+        """Store (or replace) a member's own credential for the app installed to their account
+        (DMs, group DMs, servers without TicketLens): theirs everywhere, not per guild."""
+        sealed = seal_user_credential(self._sealer, user_id, check_provider(provider), secret)
+        await self._conn.execute(
+            "INSERT INTO user_credentials (user_id, provider, secret, set_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, provider) DO UPDATE SET"
+            " secret = excluded.secret, set_at = excluded.set_at",
+            (user_id, provider, sealed, datetime.now(UTC).isoformat()),
+        )
+
+    async def get_user_credential(self, user_id: int, provider: str) -> Credential | None:
+        """A member's user-scope credential, None if absent; CredentialUnreadable (guild 0) if
+        it does not open. Not cached: these are read only by lookups outside the bot's guilds."""
+        async with self._conn.execute(
+            "SELECT secret FROM user_credentials WHERE user_id = ? AND provider = ?",
+            (check_id("user_id", user_id), check_provider(provider)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return open_user_credential(self._sealer, row[0], user_id, provider)
+
+    async def delete_user_credential(self, user_id: int, provider: str) -> bool:
+        """Delete a member's user-scope credential; whether there was one."""
+        deleted = await self._delete(
+            "DELETE FROM user_credentials WHERE user_id = ? AND provider = ?",
+            (check_id("user_id", user_id), check_provider(provider)),
+        )
+        return deleted > 0
+
+    async def list_user_credentials(self, user_id: int) -> list[CredentialInfo]:
+        """A member's user-scope credentials, by provider, without their secrets."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT provider, set_at FROM user_credentials WHERE user_id = ? ORDER BY provider",
+            (check_id("user_id", user_id),),
+        )
+        return [
+            CredentialInfo(
+                provider=str(provider),
+                user_id=user_id,
+                set_by=user_id,
+                set_at=parse_time(str(set_at)),
+            )
+            for provider, set_at in rows
+        ]
+
+    # -- watches (/ticketwatch) --------------------------------------------------------
+
+    async def add_watch(self, watch: Watch) -> int | None:
+        """Store a new watch; its id, or None when the guild already watches that ref."""
+        check_watch(watch)
+        async with self._conn.execute(
+            "INSERT INTO watches (guild_id, channel_id, message_id, thread_id, provider, kind,"
+            " ref, state, added_by, added_at, last_ok_at, failing_since)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (guild_id, provider, kind, ref) DO NOTHING RETURNING id",
+            (
+                watch.guild_id,
+                watch.channel_id,
+                watch.message_id,
+                watch.thread_id,
+                watch.provider,
+                watch.kind,
+                watch.ref,
+                watch.state,
+                watch.added_by,
+                sortable(moment(watch.added_at)),
+                sortable(moment(watch.last_ok_at)),
+                None if watch.failing_since is None else sortable(moment(watch.failing_since)),
+            ),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    async def list_watches(self, guild_id: int | None = None) -> list[Watch]:
+        """A guild's watches (None: every guild's), oldest first."""
+        columns = (
+            "SELECT id, guild_id, channel_id, message_id, thread_id, provider, kind, ref, state,"
+            " added_by, added_at, last_ok_at, failing_since FROM watches"
+        )
+        if guild_id is None:
+            rows = await self._conn.execute_fetchall(columns + " ORDER BY id")
+        else:
+            rows = await self._conn.execute_fetchall(
+                columns + " WHERE guild_id = ? ORDER BY id", (check_id("guild_id", guild_id),)
+            )
+        return [
+            Watch(
+                id=int(row[0]),
+                guild_id=int(row[1]),
+                channel_id=int(row[2]),
+                message_id=int(row[3]),
+                thread_id=int(row[4]),
+                provider=str(row[5]),
+                kind=str(row[6]),
+                ref=str(row[7]),
+                state=str(row[8]),
+                added_by=int(row[9]),
+                added_at=parse_time(str(row[10])),
+                last_ok_at=parse_time(str(row[11])),
+                failing_since=None if row[12] is None else parse_time(str(row[12])),
+            )
+            for row in rows
+        ]
+
+    async def count_watches(self, guild_id: int) -> int:
+        """How many watches a guild has."""
+        async with self._conn.execute(
+            "SELECT count(*) FROM watches WHERE guild_id = ?", (check_id("guild_id", guild_id),)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    async def save_watch(self, watch: Watch) -> bool:
+        """Write what a poll changed; whether the watch still exists."""
+        check_watch(watch)
+        return (
+            await self._delete(
+                "UPDATE watches SET state = ?, thread_id = ?, last_ok_at = ?, failing_since = ?"
+                " WHERE id = ?",
+                (
+                    watch.state,
+                    watch.thread_id,
+                    sortable(moment(watch.last_ok_at)),
+                    None if watch.failing_since is None else sortable(moment(watch.failing_since)),
+                    watch.id,
+                ),
+            )
+            > 0
+        )
+
+    async def delete_watch(self, watch_id: int) -> bool:
+        """Delete one watch; whether there was one."""
+        return await self._delete("DELETE FROM watches WHERE id = ?", (watch_id,)) > 0
+
+    async def delete_watches_at(self, channel_id: int, message_id: int | None = None) -> list[int]:
+        """Delete the watches of a card (or of every card and feed in a channel); their ids."""
+        check_id("channel_id", channel_id)
+        params: tuple[int, ...]
+        if message_id is None:
+            sql, params = "DELETE FROM watches WHERE channel_id = ? RETURNING id", (channel_id,)
+        else:
+            sql = "DELETE FROM watches WHERE channel_id = ? AND message_id = ? RETURNING id"
+            params = (channel_id, check_id("message_id", message_id))
+        rows = await self._conn.execute_fetchall(sql, params)
+        return [int(row[0]) for row in rows]
+
+    # -- credential health (cogs/health.py) -------------------------------------------
+
+    async def _delete_health(self, guild_id: int, user: int, provider: str) -> None:
+        """Forget what the checks found about one credential (saved again, or deleted)."""
+        await self._delete(
+            "DELETE FROM credential_health WHERE guild_id = ? AND user_id = ? AND provider = ?",
+            (guild_id, user, provider),
+        )
+
+    async def list_credential_health(self, guild_id: int | None = None) -> list[CredentialHealth]:
+        """Every stored credential of a guild (None: of every guild) with what the background
+        check last found about it since it was saved, by guild, provider then member."""
+        # A row of an earlier save of the credential (another set_at) is not about this one.
+        sql = (
+            "SELECT c.guild_id, c.user_id, c.provider, c.set_at, h.checked_at, h.failing_since,"
+            " h.reason, h.unreachable, h.reported, h.stopped FROM credentials c"
+            " LEFT JOIN credential_health h ON h.guild_id = c.guild_id"
+            " AND h.user_id = c.user_id AND h.provider = c.provider AND h.set_at = c.set_at"
+        )
+        params: tuple[object, ...] = ()
+        if guild_id is not None:
+            sql += " WHERE c.guild_id = ?"
+            params = (check_id("guild_id", guild_id),)
+        rows = await self._conn.execute_fetchall(
+            sql + " ORDER BY c.guild_id, c.provider, c.user_id", params
+        )
+        return [
+            CredentialHealth(
+                guild_id=int(row[0]),
+                user_id=user_from_column(int(row[1])),
+                provider=str(row[2]),
+                set_at=parse_time(str(row[3])),
+                version=str(row[3]),
+                checked_at=None if row[4] is None else parse_time(str(row[4])),
+                failing_since=None if row[5] is None else parse_time(str(row[5])),
+                reason=None if row[6] is None else str(row[6]),
+                unreachable=int(row[7] or 0),
+                reported=bool(row[8]),
+                stopped=bool(row[9]),
+            )
+            for row in rows
+        ]
+
+    async def put_credential_health(self, health: CredentialHealth) -> bool:
+        """Store what a check found, only while the credential is still the one checked
+        (`health.version`): False, with nothing written, if it was saved again or deleted."""
+        check_health(health)
+        assert health.checked_at is not None  # check_health
+        user = user_column(health.user_id)
+        # One statement: the credential's row is matched and the health row written at once,
+        # so a save or a removal queued meanwhile can never be overwritten by an older check.
+        async with self._conn.execute(
+            "INSERT INTO credential_health (guild_id, user_id, provider, set_at, checked_at,"
+            " failing_since, reason, unreachable, reported, stopped)"
+            " SELECT guild_id, user_id, provider, set_at, ?, ?, ?, ?, ?, ? FROM credentials"
+            " WHERE guild_id = ? AND user_id = ? AND provider = ? AND set_at = ?"
+            " ON CONFLICT (guild_id, user_id, provider) DO UPDATE SET"
+            " set_at = excluded.set_at, checked_at = excluded.checked_at,"
+            " failing_since = excluded.failing_since, reason = excluded.reason,"
+            " unreachable = excluded.unreachable, reported = excluded.reported,"
+            " stopped = excluded.stopped",
+            (
+                sortable(health.checked_at),
+                None if health.failing_since is None else sortable(health.failing_since),
+                health.reason,
+                health.unreachable,
+                int(health.reported),
+                int(health.stopped),
+                health.guild_id,
+                user,
+                health.provider,
+                health.version,
+            ),
+        ) as cursor:
+            return cursor.rowcount > 0

@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -58,6 +58,7 @@ AUDIT_KEEP = 100
 GUILD_IDS_SQL = (
     "SELECT guild_id FROM credentials UNION SELECT guild_id FROM guild_settings"
     " UNION SELECT guild_id FROM lookup_history UNION SELECT guild_id FROM config_audit"
+    " UNION SELECT guild_id FROM lookup_audit"
 )
 
 
@@ -95,7 +96,23 @@ class KeyMismatch(Exception):
         super().__init__(
             _one_line(
                 f"SECRET_KEY (or the key file) does not match the key that encrypted the stored "
-                f"credentials in {path}; start with the original key"
+                f"credentials in {path}; start with the original key (to change keys, list the "
+                "original in OLD_SECRET_KEYS)"
+            )
+        )
+
+
+class SecretsUnopenable(Exception):
+    """Stored secrets that no configured key opens; start-up stops and nothing was changed."""
+
+    def __init__(self, where: Path | str, count: int, key_ids: Iterable[str]) -> None:
+        self.count = count
+        ids = ", ".join(sorted(set(key_ids))) or "none recorded"
+        super().__init__(
+            _one_line(
+                f"{count} stored secret(s) in {where} are sealed by a key that is not configured "
+                f"(key id: {ids}); set SECRET_KEY to that key or add it to OLD_SECRET_KEYS. "
+                "Nothing was changed or deleted"
             )
         )
 
@@ -250,6 +267,43 @@ def canary_opens(sealer: Sealer, stored: str) -> bool:
         return False
 
 
+#: One sealed credential row as both stores read it: guild, stored user column, provider, blob.
+SealedRow = tuple[int, int, str, bytes]
+
+
+def reseal_credential(sealer: Sealer, row: SealedRow) -> bytes | None:
+    """The row's blob sealed again with the current key; None if no configured key opens it."""
+    guild_id, stored_user, provider, sealed = row
+    try:
+        return sealer.reseal(
+            sealed, guild_id=guild_id, user_id=user_from_column(stored_user), provider=provider
+        )
+    except SealError:
+        return None
+
+
+def reseal_canary(sealer: Sealer, stored: str) -> str | None:
+    """The key check sealed again with the current key; None if it already is, or is not
+    readable (`_check_key` has judged it before this runs)."""
+    try:
+        sealed = base64.b64decode(stored, validate=True)
+        if sealer.is_current(sealed):
+            return None
+        return base64.b64encode(sealer.reseal_meta(sealed, name=KEY_CHECK)).decode("ascii")
+    except (binascii.Error, SealError):
+        return None
+
+
+def log_resealed(count: int, sealer: Sealer) -> None:
+    """The one start-up line of a key rotation (nothing when there was nothing to do)."""
+    if count:
+        log.info(
+            "re-sealed %d stored secret(s) under the current key (key id %s)",
+            count,
+            sealer.key_id,
+        )
+
+
 def credential_opens(
     sealer: Sealer, sealed: bytes, guild_id: int, stored_user: int, provider: str
 ) -> bool:
@@ -362,3 +416,262 @@ class HistoryBuffer:
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
         await self.flush()
+
+
+# -- a member's own credential for the user-installed app --------------------------------------
+
+#: The guild id a member's user-scope credential (`user_credentials`) is sealed for: no real
+#: guild has it (`check_id` refuses it), so such a blob never opens as a guild's row, nor a
+#: guild's as one of these.
+USER_SCOPE = 0
+
+
+def seal_user_credential(
+    sealer: Sealer, user_id: int, provider: str, secret: Mapping[str, str]
+) -> bytes:
+    """A member's user-scope credential as the sealed bytes stored for it."""
+    return seal_credential(sealer, USER_SCOPE, check_id("user_id", user_id), provider, secret)
+
+
+def open_user_credential(sealer: Sealer, sealed: object, user_id: int, provider: str) -> Credential:
+    """A member's user-scope credential; CredentialUnreadable (guild 0) if it does not open."""
+    return open_credential(sealer, sealed, USER_SCOPE, user_id, provider)
+
+
+# -- the lookup audit --------------------------------------------------------------------------
+
+#: How an answer was shown: only to the member, posted in the channel, or shared there from a
+#: private answer (Share to channel).
+SHOWN_WAYS = ("ephemeral", "public", "shared")
+#: Days a guild's lookup audit is kept unless the caller says otherwise (LOOKUP_AUDIT_DAYS).
+LOOKUP_AUDIT_DAYS = 30
+#: What ends a reference cut to MAX_REF_LENGTH in the audit.
+CUT_MARK = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRecord:
+    """One lookup shown in a guild: when (UTC), who, which ticket, where and how."""
+
+    at: datetime
+    user_id: int
+    provider: str
+    ref: str
+    channel_id: int | None
+    shown: str
+    """One of SHOWN_WAYS."""
+
+
+def audit_ref(ref: str) -> str:
+    """`ref` as the audit keeps it: at most MAX_REF_LENGTH characters, a longer one cut to its
+    beginning with CUT_MARK (a reference, never ticket content)."""
+    if not isinstance(ref, str):
+        raise TypeError("ref must be a str")
+    if not ref:
+        raise ValueError("ref must not be empty")
+    if len(ref) <= MAX_REF_LENGTH:
+        return ref
+    return ref[: MAX_REF_LENGTH - len(CUT_MARK)] + CUT_MARK
+
+
+def check_shown(shown: str) -> str:
+    """One of SHOWN_WAYS; ValueError otherwise."""
+    if shown not in SHOWN_WAYS:
+        raise ValueError(f"shown must be one of {', '.join(SHOWN_WAYS)}")
+    return shown
+
+
+#: (guild, record): one audit row waiting to be written.
+AuditRow = tuple[int, LookupRecord]
+#: Writes a batch of audit rows, then deletes every row older than the datetime given.
+AuditWriter = Callable[[list[AuditRow], datetime], Awaitable[None]]
+
+
+class AuditBuffer:
+    """
+    Audit rows waiting in memory, written in batches by the store's `write` exactly as
+    `HistoryBuffer` writes the history (after HISTORY_FLUSH_S, as soon as HISTORY_BATCH wait,
+    before a read or deletion that needs them, on close), so recording costs a lookup no
+    database round trip. Unlike the history, every lookup is a row of its own (nothing is
+    merged). Each batch also prunes what is older than `keep_days` before its newest row.
+    A failed write is logged (never its refs) and the batch dropped.
+    """
+
+    def __init__(self, write: AuditWriter) -> None:
+        self._write = write
+        self._pending: list[AuditRow] = []
+        self._keep_days = LOOKUP_AUDIT_DAYS
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    async def add(self, guild_id: int, record: LookupRecord, keep_days: int) -> None:
+        """Remember one lookup (validated by the caller), kept `keep_days` days."""
+        if self.closed:
+            return  # a lookup that finished while the bot was shutting down
+        self._keep_days = keep_days
+        self._pending.append((guild_id, record))
+        if len(self._pending) >= HISTORY_BATCH:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(HISTORY_FLUSH_S, self._flush_later)
+
+    def waiting(self, guild_id: int) -> bool:
+        """Whether lookups of this guild wait to be written."""
+        return any(row[0] == guild_id for row in self._pending)
+
+    def drop(self, guild_id: int) -> None:
+        """Forget what waits for a guild without writing it."""
+        self._pending = [row for row in self._pending if row[0] != guild_id]
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush(self) -> None:
+        """Write everything waiting now, and prune the rows past the retention."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        cutoff = max(record.at for _, record in pending) - timedelta(days=self._keep_days)
+        try:
+            await self._write(pending, cutoff)
+        except Exception:
+            # Never the refs themselves in the log: they are what members looked up.
+            log.warning("could not write %d audited lookup(s)", len(pending), exc_info=True)
+
+    async def close(self) -> None:
+        """Refuse new lookups, then write what waits (after any write already under way)."""
+        self.closed = True
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+        await self.flush()
+
+
+# -- watches (/ticketwatch) -------------------------------------------------------------------
+
+#: What a watch follows: one ticket (a card kept current) or a feed (a list's new tickets).
+WATCH_KINDS = frozenset({"ticket", "feed"})
+#: Longest JSON state a watch keeps (a feed's seen refs: 100 short ids fit many times over).
+MAX_WATCH_STATE = 20_000
+
+
+@dataclass
+class Watch:
+    """
+    One watch as stored: where its card is, what it follows and what it saw last. `id` is 0
+    until stored. Mutable: the poller updates `state`, `thread_id`, `last_ok_at` and
+    `failing_since`, and `save_watch` writes them back.
+    """
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    """The card; 0 for a feed, which has none."""
+    provider: str
+    kind: str
+    """"ticket" or "feed"."""
+    ref: str
+    """`Provider.ref_text` of what is watched (never a secret)."""
+    state: str
+    """The last state seen, as JSON."""
+    added_by: int
+    added_at: datetime
+    last_ok_at: datetime
+    failing_since: datetime | None = None
+    thread_id: int = 0
+    """The thread of the card's notices; 0 until one is started."""
+    id: int = 0
+
+
+def check_watch(watch: Watch) -> None:
+    """Refuse a watch row the database must not hold (ids, kind, ref and state bounds)."""
+    check_id("guild_id", watch.guild_id)
+    check_id("channel_id", watch.channel_id)
+    if watch.message_id != 0:
+        check_id("message_id", watch.message_id)
+    if watch.thread_id != 0:
+        check_id("thread_id", watch.thread_id)
+    check_provider(watch.provider)
+    if watch.kind not in WATCH_KINDS:
+        raise ValueError("kind must be 'ticket' or 'feed'")
+    check_text("ref", watch.ref, MAX_REF_LENGTH)
+    check_text("state", watch.state, MAX_WATCH_STATE, empty=True)
+    check_id("added_by", watch.added_by)
+
+
+def check_days(days: int) -> int:
+    """A retention in days: an int, 1 or more."""
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise TypeError("keep_days must be an int")
+    if days < 1:
+        raise ValueError("keep_days must be 1 or more")
+    return days
+
+
+def lookup_record(
+    user_id: int, provider: str, ref: str, channel_id: int | None, shown: str, at: datetime | None
+) -> LookupRecord:
+    """One audit row's values, validated (the ref cut as `audit_ref` says; `at` default now)."""
+    return LookupRecord(
+        at=moment(at),
+        user_id=check_id("user_id", user_id),
+        provider=check_provider(provider),
+        ref=audit_ref(ref),
+        channel_id=None if channel_id is None else check_id("channel_id", channel_id),
+        shown=check_shown(shown),
+    )
+
+
+# -- credential health (cogs/health.py) --------------------------------------------------------
+
+#: The reasons a credential health row may hold (`CredentialHealth.reason`).
+HEALTH_REASONS = frozenset({"rejected", "not_permitted", "invalid", "unreadable", "unreachable"})
+
+
+@dataclass(frozen=True)
+class CredentialHealth:
+    """
+    One stored credential (never its secret) and what the background check last found about
+    it. A credential never checked since it was saved has `checked_at` None and is healthy.
+    """
+
+    guild_id: int
+    user_id: int | None
+    provider: str
+    set_at: datetime
+    """When the credential was saved (UTC)."""
+    version: str
+    """The credential's `set_at` as the database holds it: `put_credential_health` writes only
+    while the credential is still this one (not saved again or deleted meanwhile)."""
+    checked_at: datetime | None = None
+    failing_since: datetime | None = None
+    """Since when it fails (the first check that found so), None while it works."""
+    reason: str | None = None
+    """Why (one of HEALTH_REASONS), None while it works."""
+    unreachable: int = 0
+    """Checks in a row that could not reach the provider."""
+    reported: bool = False
+    """Whether the failure was told to the guild's log channel."""
+    stopped: bool = False
+    """Not checked again until saved anew (`Provider.stop_checks_after_rejection`)."""
+
+
+def check_health(health: CredentialHealth) -> None:
+    """A health row's values, validated (ValueError or TypeError otherwise)."""
+    check_id("guild_id", health.guild_id)
+    user_column(health.user_id)
+    check_provider(health.provider)
+    if health.checked_at is None:
+        raise ValueError("checked_at is needed to store a health row")
+    if health.reason is not None and health.reason not in HEALTH_REASONS:
+        raise ValueError("reason must be one of HEALTH_REASONS")
+    if (health.failing_since is None) != (health.reason is None):
+        raise ValueError("failing_since and reason go together")
+    if isinstance(health.unreachable, bool) or not 0 <= health.unreachable < 2**31:
+        raise ValueError("unreachable must be a count")

@@ -9,6 +9,13 @@ is checked with the provider first, stored encrypted and bound to (server, membe
 for that member's own lookups, never shown back, and deleted at once by `unlink`. These are
 personal: neither audited nor posted to the log channel. Every answer is ephemeral, in the
 member's language (`bot.i18n`), like the form.
+
+Where TicketLens is installed to the member's own account (a DM, a group DM, a server without
+the bot: `bot.access.installed_guild` is None), the same commands manage the member's
+user-scope keys instead, for `user_installable` providers (e.g. RetroAchievements): one per
+provider, the member's everywhere outside servers with TicketLens, stored encrypted per user
+(not per server), and used only there; a server with TicketLens keeps using its own
+credentials. No lookup history is kept there, so `forget` has nothing to delete.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.access import NotInstalledHere, installed_guild
+from bot.app import ANY_CONTEXT, ANY_INSTALL
 from bot.i18n import Translate
-from bot.providers.base import CredentialScope, Provider
+from bot.providers.base import Credential, CredentialScope, Provider
 from bot.render import render_error, render_notice
 from bot.respond import send_private
 from cogs.config import CredentialModal
@@ -32,9 +41,14 @@ log = logging.getLogger(__name__)
 
 
 def member_providers(bot: TicketLensBot) -> list[Provider[Any]]:
-    """Providers whose members link their own credential, by label."""
+    """Providers whose members link their own credential (in a server, or for the app
+    installed to their account), by label."""
     return sorted(
-        (p for p in bot.providers.values() if p.scope is CredentialScope.MEMBER),
+        (
+            p
+            for p in bot.providers.values()
+            if p.scope is CredentialScope.MEMBER or p.user_installable
+        ),
         key=lambda p: p.label.lower(),
     )
 
@@ -115,6 +129,54 @@ class AccountModal(CredentialModal):
         )
 
 
+class AppAccountModal(AccountModal):
+    """
+    The provider's credential form for the app installed to the member's own account: checked
+    like any other, then stored encrypted for the member (not for a server), and used for their
+    lookups wherever no server's installation applies.
+    """
+
+    def __init__(self, bot: TicketLensBot, provider: Provider[Any], tr: Translate) -> None:
+        super().__init__(bot, provider, tr)
+        self.custom_id = f"ticketlens:account-app:{provider.key}"
+
+    def saved_text(self, tr: Translate, warning: str) -> str:
+        """What the member reads once it is stored."""
+        label, key = self.provider.label, self.provider.key
+        if warning:
+            return tr(
+                "Your {label} key was stored encrypted for you; only you can use it. {warning}",
+                label=label,
+                warning=warning,
+            )
+        return tr(
+            "Your {label} key was checked and stored encrypted for you. Only you can use it: "
+            "`/ticket {key}` works here, in DMs and in servers without TicketLens (a server "
+            "with TicketLens uses its own credentials). `/ticketaccount unlink provider:{key}` "
+            "deletes it.",
+            label=label,
+            key=key,
+        )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Check the key with the provider, then store it encrypted for the member."""
+        provider = self.provider
+        credential = Credential(self.values())
+        self.bot.access.remember_secrets(provider, credential)
+        tr = self.bot.i18n.for_interaction(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        accepted, warning = await self._check(interaction, credential, tr)
+        if not accepted:
+            return
+        user_id = interaction.user.id
+        await self.bot.store.put_user_credential(user_id, provider.key, credential)
+        log.info("%s user-scope key stored for member %s", provider.key, user_id)
+        await interaction.followup.send(
+            embed=render_notice(self.saved_title(tr), self.saved_text(tr, warning)),
+            ephemeral=True,
+        )
+
+
 def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_commands.Group:
     """
     The `/ticketaccount` group: `forget` always, `link`/`unlink`/`show` over the owner-scoped
@@ -123,23 +185,32 @@ def build_group(bot: TicketLensBot, providers: list[Provider[Any]]) -> app_comma
     group = app_commands.Group(
         name="ticketaccount",
         description="Your own accounts and lookup history in this server (only for you).",
-        guild_only=True,
+        # Also with TicketLens installed to the member's account: their user-scope keys.
+        allowed_installs=ANY_INSTALL,
+        allowed_contexts=ANY_CONTEXT,
     )
     if providers:
         add_account_commands(bot, group, providers)
 
     @group.command(name="forget", description="Delete your lookup history in this server, at once.")
     async def forget(interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None  # guild_only
+        tr = bot.i18n.for_interaction(interaction)
+        guild_id = installed_guild(interaction)
+        if guild_id is None:
+            text = tr(
+                "TicketLens keeps no lookup history outside servers where it is installed, "
+                "so there is nothing to delete here."
+            )
+            await send_private(interaction, render_notice(tr("No lookup history here"), text))
+            return
         user_id = interaction.user.id
-        deleted = await bot.store.forget_history(interaction.guild_id, user_id)
+        deleted = await bot.store.forget_history(guild_id, user_id)
         log.info(
             "lookup history forgotten (%d entries) for member %s in guild %s",
             deleted,
             user_id,
-            interaction.guild_id,
+            guild_id,
         )
-        tr = bot.i18n.for_interaction(interaction)
         if deleted == 1:
             text = tr(
                 "Deleted 1 entry of your lookup history on this server: `id` suggestions "
@@ -175,6 +246,19 @@ def add_account_commands(
             ),
         )
 
+    async def server_credentials(interaction: discord.Interaction, chosen: Provider[Any]) -> None:
+        # In a server with TicketLens a guild-scoped provider uses the server's credentials;
+        # a member's own key is for where TicketLens is installed to their account.
+        tr = bot.i18n.for_interaction(interaction)
+        text = tr(
+            "In this server TicketLens reads {label} with the server's credentials "
+            "(`/ticketconfig set provider:{key}`). Your own key is for TicketLens installed to "
+            "your account: run `/ticketaccount link provider:{key}` in a DM with TicketLens.",
+            label=chosen.label,
+            key=chosen.key,
+        )
+        await send_private(interaction, render_notice(tr("Uses this server's credentials"), text))
+
     @group.command(name="link", description="Link your own account's key (opens a form).")
     @app_commands.describe(provider="Which system your key is for.")
     @app_commands.choices(provider=choices)
@@ -183,27 +267,57 @@ def add_account_commands(
         if chosen is None:
             await unknown(interaction, provider)
             return
-        modal = AccountModal(bot, chosen, bot.i18n.for_interaction(interaction))
+        tr = bot.i18n.for_interaction(interaction)
+        modal: AccountModal
+        if installed_guild(interaction) is None:
+            if not chosen.user_installable:
+                raise NotInstalledHere().for_provider(chosen)
+            modal = AppAccountModal(bot, chosen, tr)
+        elif chosen.scope is not CredentialScope.MEMBER:
+            await server_credentials(interaction, chosen)
+            return
+        else:
+            modal = AccountModal(bot, chosen, tr)
         await interaction.response.send_modal(modal)
 
     @group.command(name="unlink", description="Delete your own key for a system, at once.")
     @app_commands.describe(provider="Which system's key to delete.")
     @app_commands.choices(provider=choices)
     async def unlink(interaction: discord.Interaction, provider: str) -> None:
-        assert interaction.guild_id is not None  # guild_only
         chosen = by_key.get(provider)
         if chosen is None:
             await unknown(interaction, provider)
             return
         tr = bot.i18n.for_interaction(interaction)
         user_id = interaction.user.id
-        removed = await bot.store.delete_credential(interaction.guild_id, user_id, chosen.key)
+        guild_id = installed_guild(interaction)
+        if guild_id is None:
+            if not chosen.user_installable:
+                raise NotInstalledHere().for_provider(chosen)
+            removed = await bot.store.delete_user_credential(user_id, chosen.key)
+            log.info("%s user-scope key unlinked=%s by member %s", chosen.key, removed, user_id)
+            if removed:
+                title = tr("Unlinked")
+                text = tr(
+                    "Your {label} key was deleted from TicketLens. It still exists on {label}: "
+                    "revoke it there if you no longer use it.",
+                    label=chosen.label,
+                )
+            else:
+                title = tr("Nothing to unlink")
+                text = tr(
+                    "You have no {label} key linked for TicketLens on your account.",
+                    label=chosen.label,
+                )
+            await send_private(interaction, render_notice(title, text))
+            return
+        removed = await bot.store.delete_credential(guild_id, user_id, chosen.key)
         log.info(
             "%s key unlinked=%s by member %s in guild %s",
             chosen.key,
             removed,
             user_id,
-            interaction.guild_id,
+            guild_id,
         )
         if removed:
             title = tr("Unlinked")
@@ -219,13 +333,16 @@ def add_account_commands(
 
     @group.command(name="show", description="Which of your own accounts are linked here.")
     async def show(interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None  # guild_only
         tr = bot.i18n.for_interaction(interaction)
-        stored = await bot.store.list_credentials(interaction.guild_id)
+        guild_id = installed_guild(interaction)
+        if guild_id is None:
+            await send_private(interaction, await app_accounts(interaction, tr))
+            return
+        stored = await bot.store.list_credentials(guild_id)
         mine = {c.provider: c for c in stored if c.user_id == interaction.user.id}
         shared = {c.provider for c in stored if c.user_id is None}
         lines = []
-        for provider in providers:
+        for provider in (p for p in providers if p.scope is CredentialScope.MEMBER):
             info = mine.get(provider.key)
             if info is not None:
                 status = tr(
@@ -241,6 +358,24 @@ def add_account_commands(
             lines.append(f"**{provider.label}**: {status}")
         embed = render_notice(tr("Your linked accounts"), "\n".join(lines))
         await send_private(interaction, embed)
+
+    async def app_accounts(interaction: discord.Interaction, tr: Translate) -> discord.Embed:
+        # The member's user-scope keys: what their own installation of TicketLens uses.
+        stored = {c.provider: c for c in await bot.store.list_user_credentials(interaction.user.id)}
+        lines = []
+        for provider in (p for p in providers if p.user_installable):
+            info = stored.get(provider.key)
+            if info is not None:
+                status = tr(
+                    "linked <t:{time}:R>, used only for you outside servers with TicketLens "
+                    "(`/ticketaccount unlink provider:{key}` deletes it)",
+                    time=int(info.set_at.timestamp()),
+                    key=provider.key,
+                )
+            else:
+                status = tr("not linked (`/ticketaccount link provider:{key}`)", key=provider.key)
+            lines.append(f"**{provider.label}**: {status}")
+        return render_notice(tr("Your linked accounts"), "\n".join(lines))
 
 
 async def setup(bot: TicketLensBot) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from bot.providers.base import Credential, Provider
 from bot.providers.palette import Colour
 from bot.render import render_error, render_notice
 from bot.respond import send_private
-from bot.store import AuditEntry
+from bot.store import AuditEntry, LookupRecord
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -552,6 +553,71 @@ def audit_embed(entries: list[AuditEntry], tr: Translate = english) -> discord.E
     )
 
 
+#: How many recorded lookups `/ticketconfig lookups` shows.
+LOOKUPS_SHOWN = 25
+
+
+def shown_words(tr: Translate) -> dict[str, str]:
+    """How a recorded lookup was shown (the store's words), as `tr` says it."""
+    return {
+        "ephemeral": tr("privately"),
+        "public": tr("publicly"),
+        "shared": tr("shared to the channel"),
+    }
+
+
+def lookups_embed(
+    records: list[LookupRecord],
+    labels: Mapping[str, str],
+    tr: Translate = english,
+    *,
+    days: int,
+    filtered: bool = False,
+) -> discord.Embed:
+    """
+    One line per lookup, newest first: `<t:unix:f> <@member> · **Provider** `ref` · <#channel>
+    · how shown`. Built here, not with render_notice: the mentions should render as names
+    (allowed mentions are none, so they never ping). `labels` names the providers by key (one
+    no longer registered shows its key). The ref is what the member asked for: shown in code,
+    where nothing in it is markup.
+    """
+    ways = shown_words(tr)
+    lines: list[str] = []
+    size = 0
+    for record in records:
+        ref = record.ref.replace("`", "\u02cb")
+        where = f"<#{record.channel_id}>" if record.channel_id is not None else "—"
+        line = (
+            f"<t:{int(record.at.timestamp())}:f> <@{record.user_id}> · "
+            f"**{labels.get(record.provider, record.provider)}** `{ref}` · {where} · "
+            f"{ways.get(record.shown, record.shown)}"
+        )
+        # 25 lines with long refs would pass Discord's limit: stop before it, and say so.
+        size += len(line) + 1
+        if size > _DESCRIPTION_LIMIT - 200:
+            left = len(records) - len(lines)
+            lines.append(
+                tr(
+                    "{count} more not shown: narrow it down with `member` or `provider`.",
+                    count=left,
+                )
+            )
+            break
+        lines.append(line)
+    if not lines:
+        empty = (
+            tr("No lookups match in the last {days} days.", days=days)
+            if filtered
+            else tr("No lookups recorded in the last {days} days.", days=days)
+        )
+        lines.append(empty)
+    embed = discord.Embed(
+        title=tr("Recent lookups"), description="\n".join(lines), colour=Colour.BLURPLE
+    )
+    embed.set_footer(text=tr("Newest first. Each lookup is kept {days} days.", days=days))
+    return embed
+
+
 def build_group(bot: TicketLensBot) -> ConfigGroup:
     """The `/ticketconfig` group with its subcommands, closed over the bot."""
     group = ConfigGroup(bot)
@@ -724,11 +790,39 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
         entries = await bot.store.list_audit(interaction.guild_id, AUDIT_SHOWN)
         await send_private(interaction, audit_embed(entries, words(interaction)))
 
+    @group.command(name="lookups", description="The last 25 ticket lookups here: who, what, where.")
+    @app_commands.describe(
+        member="Only this member's lookups.", provider="Only lookups with this system."
+    )
+    @app_commands.choices(provider=choices)
+    async def lookups(
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        provider: str | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        days = bot.settings.lookup_audit_days
+        records = await bot.store.list_lookup_audit(
+            interaction.guild_id,
+            user_id=member.id if member is not None else None,
+            provider=provider,
+            limit=LOOKUPS_SHOWN,
+            keep_days=days,
+        )
+        labels = {key: chosen.label for key, chosen in bot.providers.items()}
+        filtered = member is not None or provider is not None
+        embed = lookups_embed(records, labels, words(interaction), days=days, filtered=filtered)
+        await send_private(interaction, embed)
+
     @group.command(name="show", description="Which providers are set up here, by whom and when.")
     async def show(interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         tr = words(interaction)
+        # Imported here: cogs.health builds on this module (its check is `check_credential`).
+        from cogs.health import failing_note, members_failing_note, usage_lines
+
         stored = await bot.store.list_credentials(interaction.guild_id)
+        checks = await bot.store.list_credential_health(interaction.guild_id)
         lines = []
         for provider in sorted(bot.providers.values(), key=lambda p: p.label.lower()):
             own = [c for c in stored if c.provider == provider.key and c.user_id is None]
@@ -740,11 +834,15 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
                     user=info.set_by,
                     time=int(info.set_at.timestamp()),
                 )
+                status += failing_note(checks, provider, tr)
             else:
                 status = tr("not set (`/ticketconfig set provider:{key}`)", key=provider.key)
             if members:
                 status += tr("; {members} member(s) linked their own", members=members)
+                status += members_failing_note(checks, provider, tr)
             lines.append(f"**{provider.label}**: {status}")
+            if own:
+                lines += await usage_lines(bot, interaction.guild_id, provider, tr)
         role_id = await bot.access.staff_role(interaction.guild_id)
         lines.append(
             tr("**Staff**: Manage Server and <@&{role}>", role=role_id)

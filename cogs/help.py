@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 import discord
 from discord import app_commands
 
+from bot.access import installed_guild
 from bot.i18n import Translate
 from bot.providers.base import CredentialScope, Provider
 from bot.providers.palette import Colour
@@ -58,8 +59,9 @@ def _fit(lines: list[str]) -> str:
 async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> discord.Embed:
     """The help embed for the member behind `interaction`, in their language."""
     tr = bot.i18n.for_interaction(interaction)
-    guild_id = interaction.guild_id
-    assert guild_id is not None  # guild_only
+    guild_id = installed_guild(interaction)
+    if guild_id is None:
+        return await describe_app(bot, interaction, tr)
     staff = await bot.access.is_staff(interaction)
     stored = await bot.store.list_credentials(guild_id)
     guild_set = {c.provider for c in stored if c.user_id is None}
@@ -116,6 +118,42 @@ async def describe(bot: TicketLensBot, interaction: discord.Interaction) -> disc
             ),
             inline=False,
         )
+    return embed
+
+
+async def describe_app(
+    bot: TicketLensBot, interaction: discord.Interaction, tr: Translate
+) -> discord.Embed:
+    """Help where TicketLens runs as the member's own app (a DM, a group DM, a server without
+    the bot): the providers that work there with the member's own key, and which do not."""
+    linked = {c.provider for c in await bot.store.list_user_credentials(interaction.user.id)}
+    providers = sorted(bot.providers.values(), key=lambda p: p.label.lower())
+    embed = discord.Embed(
+        title=tr("TicketLens as your app"),
+        description=tr(
+            "Here TicketLens runs as the app installed to your account, with your own keys. "
+            "Answers are only for you unless you ask for `public` (where the app may post)."
+        ),
+        colour=Colour.BLURPLE,
+    )
+    lines = []
+    for p in providers:
+        if not p.user_installable:
+            continue
+        if p.key in linked:
+            status = tr("your own key is linked")
+        else:
+            status = tr("link your own key first: `/ticketaccount link provider:{key}`", key=p.key)
+        lines.append(f"**{p.label}** `/ticket {p.key}`: {status}")
+    others = [p.label for p in providers if not p.user_installable]
+    if others:
+        lines.append(
+            tr(
+                "{labels}: only in a server where TicketLens is installed.",
+                labels=", ".join(others),
+            )
+        )
+    embed.add_field(name=tr("Look up a ticket"), value=_fit(lines) or tr("No system is connected."))
     return embed
 
 

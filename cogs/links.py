@@ -22,7 +22,7 @@ from discord import app_commands
 from bot.controls import controls
 from bot.errors import TicketLensError
 from bot.i18n import Translate
-from bot.lookup import Answer, measure, persistent_ref, prepare, remember
+from bot.lookup import Answer, audit, measure, persistent_ref, prepare, remember
 from bot.metrics import outcome_of
 from bot.providers.base import Credential, Provider
 from bot.render import render_notice
@@ -148,9 +148,10 @@ async def look_up_tickets(
                 await interaction.followup.send(
                     embeds=result.pages[0], ephemeral=True, view=buttons
                 )
-            # Each reference is a lookup of its own, timed to its own answer.
-            measure(bot, provider.key, started, "ok")
+            # Each reference is a lookup of its own, timed to its own answer and audited.
+            measure(bot, provider.key, started, "stale" if result.stale else "ok")
             await remember(bot, interaction, provider, ref)
+            await audit(bot, interaction, provider, ref, "ephemeral")
         elif isinstance(result, Exception):
             # The same words as the slash command's error, in this ticket's place.
             await bot.report_error(interaction, result)

@@ -64,8 +64,9 @@ async def run(fake_discord, command: str, user_id: int, **options) -> tuple[bool
 
 
 async def test_the_command_is_for_everyone_and_offers_owner_scoped_providers(bot, fake_discord):
-    """/ticketaccount needs no permission and offers TeamBattles (not guild-key providers);
-    `forget` (the member's lookup history) is there too, with no options."""
+    """/ticketaccount needs no permission and offers TeamBattles (not guild-key providers,
+    except RetroAchievements, whose members link their own key for the app installed to their
+    account); `forget` (the member's lookup history) is there too, with no options."""
     command = fake_discord.registered_command("ticketaccount")
     assert command is not None
     assert command.get("default_member_permissions") is None
@@ -75,7 +76,7 @@ async def test_the_command_is_for_everyone_and_offers_owner_scoped_providers(bot
     for name in ("link", "unlink"):
         (option,) = subs[name]["options"]
         assert option["name"] == "provider"
-        assert [c["value"] for c in option["choices"]] == [TB]
+        assert [c["value"] for c in option["choices"]] == ["retroachievements", TB]
 
 
 async def test_link_checks_and_stores_the_key_for_that_member_only(bot, fake_discord, fake_tb):

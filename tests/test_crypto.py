@@ -8,10 +8,19 @@ import stat
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.crypto import KeyConfigError, Sealer, SealError, load_or_create_key
+from bot.crypto import (
+    KeyConfigError,
+    Sealer,
+    SealError,
+    key_id,
+    load_or_create_key,
+    parse_old_keys,
+    sealed_key_id,
+)
 
 ROW = {"guild_id": 111, "user_id": 222, "provider": "retroachievements"}
 
@@ -126,8 +135,8 @@ def test_each_seal_uses_a_fresh_nonce():
     second = sealer.seal(b"same secret value", **ROW)
 
     assert first != second
-    assert first[1:13] != second[1:13]
-    assert first[:1] == second[:1] == b"\x01"
+    assert first[5:17] != second[5:17]
+    assert first[:5] == second[:5] == sealer.header
     assert b"same secret value" not in first
 
 
@@ -206,3 +215,94 @@ def test_round_trip_for_any_value_and_row(plaintext, guild_id, user_id, provider
     sealed = sealer.seal(plaintext, guild_id=guild_id, user_id=user_id, provider=provider)
 
     assert sealer.open(sealed, guild_id=guild_id, user_id=user_id, provider=provider) == plaintext
+
+
+# -- key rotation ----------------------------------------------------------------------------
+
+
+def _format_1(key: bytes, plaintext: bytes, ad: bytes) -> bytes:
+    """A blob as TicketLens wrote them before key ids: version 1, nonce, ciphertext."""
+    nonce = os.urandom(12)
+    return b"\x01" + nonce + AESGCM(key).encrypt(nonce, plaintext, ad)
+
+
+def test_blob_records_which_key_sealed_it_but_not_the_key():
+    """Every new blob names its key by a short id; neither the key nor its base64 is in it."""
+    key = os.urandom(32)
+    sealed = Sealer(key).seal(b"secret", **ROW)
+
+    assert sealed_key_id(sealed) == key_id(key).hex() == Sealer(key).key_id
+    assert len(Sealer(key).key_id) == 8
+    assert key not in sealed
+    assert base64.urlsafe_b64encode(key)[:8] not in sealed
+
+
+def test_an_old_key_still_opens_what_it_sealed_and_reseal_moves_it_to_the_current_key():
+    """With the old key in OLD_SECRET_KEYS, its blobs open; re-sealing puts them under the new."""
+    old, new = os.urandom(32), os.urandom(32)
+    under_old = Sealer(old).seal(b"the value", **ROW)
+    rotating = Sealer(new, [old])
+
+    assert rotating.open(under_old, **ROW) == b"the value"
+    assert not rotating.is_current(under_old)
+    moved = rotating.reseal(under_old, **ROW)
+    assert rotating.is_current(moved)
+    assert Sealer(new).open(moved, **ROW) == b"the value"
+    with pytest.raises(SealError):
+        Sealer(old).open(moved, **ROW)
+
+
+def test_a_blob_under_a_key_no_longer_configured_does_not_open():
+    """Dropping a key from OLD_SECRET_KEYS too early makes its blobs unreadable, not wrong."""
+    old, new = os.urandom(32), os.urandom(32)
+    under_old = Sealer(old).seal(b"the value", **ROW)
+
+    with pytest.raises(SealError, match="not configured"):
+        Sealer(new).open(under_old, **ROW)
+    with pytest.raises(SealError):
+        Sealer(new).reseal(under_old, **ROW)
+
+
+def test_blobs_from_before_key_ids_open_with_any_configured_key():
+    """Format-1 blobs (no key id) open with the current or an old key, and are not current."""
+    old, new = os.urandom(32), os.urandom(32)
+    ad = b"ticketlens:v1|111|222|retroachievements"
+    legacy = _format_1(old, b"legacy value", ad)
+
+    rotating = Sealer(new, [old])
+    assert rotating.open(legacy, **ROW) == b"legacy value"
+    assert not rotating.is_current(legacy)
+    assert sealed_key_id(legacy) is None
+    assert Sealer(old).open(legacy, **ROW) == b"legacy value"
+    assert rotating.open(rotating.reseal(legacy, **ROW), **ROW) == b"legacy value"
+    with pytest.raises(SealError):
+        Sealer(new).open(legacy, **ROW)
+
+
+def test_meta_values_rotate_too():
+    """The key check (a meta value) re-seals like a credential."""
+    old, new = os.urandom(32), os.urandom(32)
+    canary = Sealer(old).seal_meta(b"canary", name="key_check")
+    rotating = Sealer(new, [old])
+
+    moved = rotating.reseal_meta(canary, name="key_check")
+    assert rotating.is_current(moved)
+    assert Sealer(new).open_meta(moved, name="key_check") == b"canary"
+
+
+def test_old_secret_keys_parse_as_a_comma_separated_list():
+    """Spaces and empty items are ignored; a bad item is named by position, never echoed."""
+    one = Fernet.generate_key().decode()
+    two = Fernet.generate_key().decode()
+
+    assert parse_old_keys(None) == []
+    assert parse_old_keys(" ") == []
+    assert parse_old_keys(f" {one} ,, {two},") == [
+        base64.urlsafe_b64decode(one),
+        base64.urlsafe_b64decode(two),
+    ]
+    with pytest.raises(KeyConfigError) as caught:
+        parse_old_keys(f"{one},not-a-key-{two[:20]}")
+    assert "item 2" in str(caught.value)
+    assert two[:20] not in str(caught.value)
+    assert one not in str(caught.value)

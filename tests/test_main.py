@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `python -m bot` in tmp_path with only the given settings (no .env there)."""
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SECRET_", "SHARD_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DISCORD_", "SECRET_", "OLD_SECRET_", "SHARD_"))
     }
     clean.update(env)
     clean["PYTHONPATH"] = str(ROOT)

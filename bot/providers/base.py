@@ -219,6 +219,30 @@ class TicketView:
     however public its kind is; empty when it may be posted. `bot.access` acts on it."""
 
 
+#: Field names (English, as the views write them) the default `Provider.watch_state` reads.
+_STATE_FIELDS = frozenset({"State", "Status"})
+_ASSIGNEE_FIELDS = frozenset({"Assignee", "Assigned to", "Claimed by", "Flagged to"})
+_REPLY_FIELDS = frozenset({"Replies"})
+_REPLY_KINDS = frozenset({EntryKind.CUSTOMER, EntryKind.STAFF})
+
+
+@dataclass(frozen=True, slots=True)
+class WatchState:
+    """What a watch (`bot.watch`) compares between two polls of a ticket: a change in any of
+    them edits the card and posts one notice line."""
+
+    state: str
+    assignee: str
+    replies: int
+
+
+def _field_text(view: TicketView, names: frozenset[str]) -> str:
+    for field in view.fields:
+        if field.name in names and isinstance(field.value, str):
+            return field.value
+    return ""
+
+
 class Provider(abc.ABC, Generic[RefT]):
     """
     One ticket system.
@@ -236,12 +260,21 @@ class Provider(abc.ABC, Generic[RefT]):
     label: ClassVar[str]
     """Human name (`"RetroAchievements"`)."""
     scope: ClassVar[CredentialScope] = CredentialScope.GUILD
+    user_installable: ClassVar[bool] = False
+    """Whether its commands also work where TicketLens is installed to a member's own account
+    (DMs, group DMs, servers without the bot), with that member's own user-scope credential
+    (`/ticketaccount link` there). Only for providers whose tickets are not a server's private
+    data; the others refuse outside a server where the bot is installed."""
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     visibility: ClassVar[Visibility]
     secret_params: ClassVar[frozenset[str]] = frozenset()
     """Query or form parameter names that carry a credential (masked in every log line)."""
     secret_headers: ClassVar[frozenset[str]] = frozenset()
     """Header names that carry a credential (masked in every log line)."""
+    stop_checks_after_rejection: ClassVar[bool] = False
+    """Whether the background credential check (cogs/health.py) stops trying a stored
+    credential once the provider refused it, until it is saved again: for providers that punish
+    repeated failed logins (WHMCS bans the bot's IP after three in 30 minutes)."""
 
     def __init__(self, http: Http, settings: ProviderSettings) -> None:
         self.http: ProviderHttp = http.bind(
@@ -249,6 +282,8 @@ class Provider(abc.ABC, Generic[RefT]):
             untrusted_urls=bool(self.url_fields()),
             provider=self.key,
         )
+        #: Requests per minute its watches may make with one credential (`bot.watch`).
+        self.watch_budget_per_min: int = settings.watch_budget_per_min
 
     @classmethod
     def url_fields(cls) -> tuple[str, ...]:
@@ -261,8 +296,9 @@ class Provider(abc.ABC, Generic[RefT]):
 
     async def recheck(self, credential: Credential) -> None:
         """
-        Check a credential that is already stored (`/ticketconfig test`), like `verify`; a
-        provider that must not try a recently rejected credential again says so instead.
+        Check a credential that is already stored (`/ticketconfig test`, the background check
+        of cogs/health.py), like `verify`; a provider that must not try a recently rejected
+        credential again says so instead.
         """
         await self.verify(credential)
 
@@ -320,3 +356,40 @@ class Provider(abc.ABC, Generic[RefT]):
         """Values that must never appear in logs, errors or messages."""
         secret_keys = {f.key for f in cls.credential_fields if f.secret}
         return [v for k, v in credential.items() if k in secret_keys and v]
+
+    # -- watches (`/ticketwatch`, `bot.watch`) ------------------------------------------------
+
+    def watch_state(self, view: TicketView) -> WatchState:
+        """
+        What a watch compares between polls of `view` (its public part, as the card shows
+        it). The default reads the "State"/"Status" field, an assignee field ("Assigned to",
+        "Claimed by", "Flagged to") and a "Replies" field, else counts the customer and staff
+        entries; a provider whose views say these otherwise overrides it.
+        """
+        replies_text = _field_text(view, _REPLY_FIELDS)
+        if replies_text.isdigit():
+            replies = int(replies_text)
+        else:
+            replies = sum(1 for entry in view.entries if entry.kind in _REPLY_KINDS)
+        return WatchState(
+            state=_field_text(view, _STATE_FIELDS),
+            assignee=_field_text(view, _ASSIGNEE_FIELDS),
+            replies=replies,
+        )
+
+    def watch_ref(self, text: str) -> RefT:
+        """The ticket a member names by typing `text` in `/ticketwatch add id:` (what the
+        lookup command's `id` option takes); BadInput otherwise. The default: `parse_ref`."""
+        return self.parse_ref(text.strip())
+
+    def feed_ref(self, text: str) -> RefT | None:
+        """The ref of a feed (a list whose new tickets a watch posts) named by `text`, as
+        `ref_text` wrote it; None when `text` names no feed. The default: none."""
+        return None
+
+    async def fetch_feed(self, credential: Credential, ref: RefT) -> list[tuple[str, TicketView]]:
+        """
+        The tickets a feed lists now, newest first, each as (its `ref_text`, its view). Only
+        for refs `feed_ref` accepts; raises the same errors as `fetch`.
+        """
+        raise BadInput(f"{self.label} has no ticket feeds.")

@@ -6,6 +6,10 @@ tree's top level, so a provider's subcommand is built by its command module (clo
 provider) and attached under `/ticket` when the Cog loads; unloading detaches it and forgets
 the provider. `bot.reload_extension("cogs.whmcs")` therefore swaps one provider without a
 restart. Listeners and start/stop work of a provider belong on its Cog.
+
+The `/ticket` and `/tickets` groups also work where TicketLens is installed to a member's own
+account (`bot.app`); the commands of a provider that is not `user_installable` get a check
+that refuses them there, politely and before anything runs (`bot.access.NotInstalledHere`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import NotInstalledHere, installed_guild
 from bot.errors import BadInput
 from bot.i18n import package_catalogs
 from bot.providers.base import Provider
@@ -59,9 +64,13 @@ class ProviderCog(commands.Cog):
         # Errors raised while a command parses its options (before the lookup stamps its
         # own) get their provider from here, in the bot's error handler.
         command.extras[PROVIDER_EXTRA] = provider
-        if lists is not None:
-            for sub in lists.walk_commands():
-                sub.extras[PROVIDER_EXTRA] = provider
+        subcommands = [sub for sub in lists.walk_commands()] if lists is not None else []
+        for sub in subcommands:
+            sub.extras[PROVIDER_EXTRA] = provider
+        if not provider.user_installable:
+            for each in (command, *subcommands):
+                if isinstance(each, app_commands.Command):
+                    each.add_check(_installed_here)
 
     async def cog_load(self) -> None:
         """Make the provider known, its words translatable and its subcommands available."""
@@ -81,6 +90,13 @@ class ProviderCog(commands.Cog):
         if self.lists is not None:
             self.bot.remove_list_group(self.lists.name)
         self.bot.unregister_provider(self.provider.key)
+
+
+async def _installed_here(interaction: discord.Interaction) -> bool:
+    """The check on a provider's commands that only work in a server with TicketLens."""
+    if installed_guild(interaction) is None:
+        raise NotInstalledHere()
+    return True
 
 
 def provider_setup(
@@ -134,11 +150,12 @@ async def complete_ticket_id(
     """
     The `id` option's suggestions: the member's own successful lookups in this server with
     this command's provider, newest first, filtered by what is typed (at most 25, Discord's
-    limit). The store keeps them 30 days; nothing else is suggested.
+    limit). The store keeps them 30 days; nothing else is suggested (nor anything outside a
+    server with TicketLens, where no history is kept).
     """
     command = interaction.command
     provider = command.extras.get(PROVIDER_EXTRA) if command is not None else None
-    guild_id = interaction.guild_id
+    guild_id = installed_guild(interaction)
     if not isinstance(provider, Provider) or guild_id is None:
         return []
     bot: TicketLensBot = interaction.client  # type: ignore[assignment]

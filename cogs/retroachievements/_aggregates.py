@@ -592,3 +592,9 @@ def read_aggregate(
         case "achievement":
             answer = _read(RaAchievement, payload, "AchievementID", "achievementId")
             return _achievement_view(answer, ctx)
+
+
+def game_tickets(payload: Any) -> list[RaTicket]:
+    """The tickets of a game mode answer (`g=` with details), newest first, each one that can
+    be linked to; BadAnswer when it is not an answer of that mode (a watch's feed)."""
+    return _listed(_read(RaGame, payload, "GameID", "gameId").tickets)

@@ -38,6 +38,9 @@ class RetroSettings(ProviderSettings):
 
     base_url: str = "https://retroachievements.org/API/"
     rate_per_s: float = 5.0
+    # A tenth of `rate_per_s` (5/s = 300/min): RetroAchievements publishes no limit, and the
+    # site is run by volunteers; 30 polls a minute is 150 watches at the default 5 minutes.
+    watch_budget_per_min: int = 30
 
 
 class RetroAchievements(Provider[int | RaQuery]):
@@ -54,6 +57,9 @@ class RetroAchievements(Provider[int | RaQuery]):
     # The Web API key travels in the query string.
     secret_params = frozenset({"y"})
     visibility = Visibility(public_allowed=True)
+    # Any signed-in member can read tickets on the site, with their own Web API key: nothing a
+    # server keeps private, so it also works in DMs with the member's own key.
+    user_installable = True
 
     def __init__(self, http: Http, settings: RetroSettings) -> None:
         super().__init__(http, settings)
@@ -119,3 +125,27 @@ class RetroAchievements(Provider[int | RaQuery]):
     def remembers(self, ref: int | RaQuery) -> bool:
         """Only single tickets go into a member's history, not lists."""
         return isinstance(ref, int)
+
+    # -- watches -------------------------------------------------------------------------
+
+    def feed_ref(self, text: str) -> int | RaQuery | None:
+        """A game's tickets ("g:123") are a feed: `/ticketwatch retroachievements-game`."""
+        ref = self.parse_ref(text)
+        return ref if isinstance(ref, RaQuery) and ref.mode == "game" else None
+
+    async def fetch_feed(
+        self, credential: Credential, ref: int | RaQuery
+    ) -> list[tuple[str, TicketView]]:
+        """A game's newest tickets (the `g=` mode with details: every state, see the notes),
+        each as the single ticket's view, so a Pending Review one keeps its `public_refusal`."""
+        if not isinstance(ref, RaQuery) or ref.mode != "game":
+            return await super().fetch_feed(credential, ref)
+        answer = await self._get(credential, _aggregates.query_params(ref))
+        self._raise_for(answer, _aggregates.not_found(ref))
+        return [
+            (
+                self.ref_text(ticket.id),
+                to_view(ticket, provider=self.key, provider_label=self.label),
+            )
+            for ticket in _aggregates.game_tickets(answer.json())
+        ]

@@ -41,10 +41,11 @@ def build_command(
 
 def build_lists(bot: TicketLensBot, provider: RetroAchievements) -> app_commands.Group:
     """`/tickets retroachievements ...`: the endpoint's counts and lists, one subcommand each."""
+    # Where it may run is `/tickets`' (Discord reads it on top-level commands only): also
+    # where a member installed TicketLens to their own account, with their own key.
     group = app_commands.Group(
         name="retroachievements",
         description="RetroAchievements ticket counts and open tickets.",
-        guild_only=True,
     )
     public_help = "Post it in the channel for everyone (default: only you see it)."
 

@@ -67,6 +67,9 @@ class SeriesHrSettings(ProviderSettings):
     base_url: str = "https://api.series.hr"
     #: The documented limit: 25 requests per second per API key.
     rate_per_s: float = 25.0
+    # 4% of the documented 25/s (1 500/min): 60 polls a minute is 300 watches every 5 minutes,
+    # and interactive lookups keep the rest.
+    watch_budget_per_min: int = 60
 
 
 class SeriesHr(Provider[str]):

@@ -93,6 +93,9 @@ class WhmcsSettings(ProviderSettings):
     model_config = SettingsConfigDict(env_prefix="WHMCS_")
 
     rate_per_s: float = 2.0
+    # 5% of `rate_per_s` (2/s = 120/min): every WHMCS API call logs in and writes the install's
+    # API log, on the customer's own server.
+    watch_budget_per_min: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,8 @@ class Whmcs(Provider[WhmcsRef]):
     )
     visibility = Visibility(public_allowed=True, staff_only=True)
     secret_params = frozenset({"identifier", "secret", "accesskey"})
+    # Three failed logins in 30 minutes ban the bot's IP: one rejected check is enough.
+    stop_checks_after_rejection = True
 
     def __init__(self, http: Http, settings: WhmcsSettings) -> None:
         super().__init__(http, settings)
@@ -245,6 +250,14 @@ class Whmcs(Provider[WhmcsRef]):
         """`i` (id) or `n` (number), `+` oldest or `-` newest replies first, then the value."""
         kind = "i" if ref.by == "ticketid" else "n"
         return f"{kind}{'-' if ref.newest_first else '+'}{ref.value}"
+
+    def watch_ref(self, text: str) -> WhmcsRef:
+        """`/ticketwatch add id:` takes the internal ticket id (digits) or the ticket number
+        customers see, as `/ticket whmcs` does."""
+        text = text.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            return make_ref(int(text), None, "oldest")
+        return make_ref(None, text, "oldest")
 
     def parse_ref(self, text: str) -> WhmcsRef:
         """The inverse of `ref_text`, validated like the command's options."""

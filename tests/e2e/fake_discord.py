@@ -45,6 +45,17 @@ edits (callbacks 4 and 7, follow-ups, edits, channel posts) has its components l
 (`validate_message_components`: rows, buttons, custom ids) and is answered 400/50035 like Discord.
 Each JSON answer is kept on its request as `RecordedRequest.answer`.
 
+User-installed apps: `send_interaction`, `send_modal_submit` and `send_component` take
+`install=UserInstall(...)` to send an interaction as Discord does under the member's own
+installation: `context` 1 (the DM with the bot), 2 (a group DM, channel type 3) or 0 (a server
+the bot is not in: `guild_id`, `member` and `app_permissions` there, no guild install), with
+`authorizing_integration_owners` `{"1": <member id>}` only (a server's own install sends
+`{"0": <guild id>}` and `context` 0). A slash command is sent that way only if its synced
+top-level `integration_types` include 1 and its `contexts` the context (ValueError otherwise),
+as Discord offers it nowhere else; a bulk overwrite's `contexts` and `integration_types` must be
+null or distinct values of their enums (specs/openapi.json `ApplicationCommandCreateRequest`,
+`InteractionContextType`, `ApplicationIntegrationType`).
+
 Sharding (one fake, any number of gateway connections, from one process or several): IDENTIFY's
 `shard` [shard_id, shard_count] (absent: [0, 1], which holds every guild) is kept as
 `GatewayConnection.shard`; READY lists, and GUILD_CREATE sends, only the guilds with
@@ -137,6 +148,7 @@ READ_MESSAGE_HISTORY = 1 << 16
 USE_EXTERNAL_EMOJIS = 1 << 18
 CHANGE_NICKNAME = 1 << 26
 USE_APPLICATION_COMMANDS = 1 << 31
+CREATE_PUBLIC_THREADS = 1 << 35
 SEND_MESSAGES_IN_THREADS = 1 << 38
 ALL_PERMISSIONS = (1 << 51) - 1
 DEFAULT_EVERYONE_PERMISSIONS = (
@@ -301,6 +313,43 @@ class CallbackRecord:
     @property
     def ephemeral(self) -> bool:
         return bool(self.flags & FLAG_EPHEMERAL)
+
+
+# Interaction context types (`context`) and installation types (`authorizing_integration_owners`
+# keys, `integration_types`), as Discord numbers them.
+CONTEXT_GUILD = 0
+CONTEXT_BOT_DM = 1
+CONTEXT_PRIVATE_CHANNEL = 2
+GUILD_INSTALL = 0
+USER_INSTALL = 1
+
+
+@dataclass(frozen=True)
+class UserInstall:
+    """
+    Where the app installed to the member's own account is used, as Discord sends it: `context`
+    1 (BOT_DM, the DM with the app's bot user), 2 (PRIVATE_CHANNEL: a group DM, channel type 3)
+    or 0 (GUILD: `guild_id`, a server the bot is NOT in, where only the member added the app).
+    `authorizing_integration_owners` is then `{"1": <the member's id>}` alone. `app_permissions`
+    is what Discord lets the app do there (default: the DM set of
+    interactions/receiving-and-responding.mdx, "app_permissions"; in a server, @everyone's
+    default, which a server that restricts external apps narrows).
+    """
+
+    context: int = CONTEXT_BOT_DM
+    guild_id: int | None = None
+    app_permissions: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.context not in (CONTEXT_GUILD, CONTEXT_BOT_DM, CONTEXT_PRIVATE_CHANNEL):
+            raise ValueError(f"unknown interaction context {self.context}")
+        if (self.context == CONTEXT_GUILD) != (self.guild_id is not None):
+            raise ValueError("a guild_id exactly for context 0 (a server without the bot)")
+
+
+#: The app's permissions Discord reports in DMs and group DMs (ATTACH_FILES, EMBED_LINKS,
+#: MENTION_EVERYONE; USE_EXTERNAL_EMOJIS in the bot's own DM), plus what it may send there.
+DM_APP_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | (1 << 17)
 
 
 @dataclass
@@ -479,6 +528,8 @@ class FakeDiscord:
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted_message_ids: list[int] = []
         self.forbidden_channels: set[int] = set()  # the bot's posts there get 403/50001
+        # Threads started from a message (POST .../messages/{id}/threads): thread id -> channel.
+        self.threads: dict[int, dict[str, Any]] = {}
         self.session_starts = 0
         self.errors: list[str] = []  # tracebacks of the fake's own failures (should stay empty)
         # Cleared: RESUMEs wait (to dispatch "while the bot is away" deterministically).
@@ -1036,6 +1087,30 @@ class FakeDiscord:
                 self._create_channel_message,
                 True,
             ),
+            (
+                "GET",
+                r"/channels/(?P<channel_id>\d+)/messages/(?P<mid>\d+)",
+                self._get_channel_message,
+                True,
+            ),
+            (
+                "PATCH",
+                r"/channels/(?P<channel_id>\d+)/messages/(?P<mid>\d+)",
+                self._edit_channel_message,
+                True,
+            ),
+            (
+                "DELETE",
+                r"/channels/(?P<channel_id>\d+)/messages/(?P<mid>\d+)",
+                self._delete_channel_message,
+                True,
+            ),
+            (
+                "POST",
+                r"/channels/(?P<channel_id>\d+)/messages/(?P<mid>\d+)/threads",
+                self._start_thread,
+                True,
+            ),
         ]
         self._routes = [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 
@@ -1428,7 +1503,7 @@ class FakeDiscord:
     async def _create_channel_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
         """The bot posts to a guild text channel (e.g. a log channel)."""
         channel_id = int(m["channel_id"])
-        if not any(channel_id in guild.channels for guild in self.guilds.values()):
+        if not self._known_channel(channel_id):
             return _error(404, "Unknown Channel", 10003)
         if channel_id in self.forbidden_channels:
             return _error(403, "Missing Access", 50001)
@@ -1453,6 +1528,101 @@ class FakeDiscord:
         self.messages[int(message["id"])] = message
         self._channel_posts.append(int(message["id"]))
         return _json(200, message)
+
+    def _known_channel(self, channel_id: int) -> bool:
+        """A text channel of one of the fake's guilds, or a thread started in one."""
+        return channel_id in self.threads or any(
+            channel_id in guild.channels for guild in self.guilds.values()
+        )
+
+    def _channel_message(
+        self, m: re.Match[str]
+    ) -> tuple[dict[str, Any] | None, web.Response | None]:
+        """The message `mid` of channel `channel_id` (Discord: 10003 for an unknown channel,
+        10008 for a message not in it)."""
+        channel_id = int(m["channel_id"])
+        if not self._known_channel(channel_id):
+            return None, _error(404, "Unknown Channel", 10003)
+        message = self.messages.get(int(m["mid"]))
+        if message is None or message["channel_id"] != str(channel_id):
+            return None, _error(404, "Unknown Message", 10008)
+        return message, None
+
+    async def _get_channel_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
+        """GET /channels/{channel.id}/messages/{message.id}."""
+        message, problem = self._channel_message(m)
+        return problem or _json(200, message)
+
+    async def _edit_channel_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
+        """PATCH /channels/{channel.id}/messages/{message.id}: only the bot's own messages."""
+        message, problem = self._channel_message(m)
+        if problem is not None or message is None:
+            return problem or _error(404, "Unknown Message", 10008)
+        if message["author"]["id"] != str(self.bot_user_id):
+            return _error(403, "Cannot edit a message authored by another user", 50005)
+        data = req.json if isinstance(req.json, dict) else {}
+        errors = validate_message_components(data.get("components"), int(message["flags"]))
+        if errors:
+            return _error(400, "Invalid Form Body", 50035, errors=errors)
+        self._apply_edit(message, data, req)
+        return _json(200, message)
+
+    async def _delete_channel_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
+        """DELETE /channels/{channel.id}/messages/{message.id}: 204."""
+        message, problem = self._channel_message(m)
+        if problem is not None or message is None:
+            return problem or _error(404, "Unknown Message", 10008)
+        mid = int(message["id"])
+        del self.messages[mid]
+        self.deleted_message_ids.append(mid)
+        return web.Response(status=204)
+
+    async def _start_thread(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
+        """
+        POST /channels/{channel.id}/messages/{message.id}/threads (create_thread_from_message):
+        201 with the thread (a public thread, type 11, whose id is the message's). Refused with
+        403/50013 without CREATE_PUBLIC_THREADS, 400/160004 when the message has one already.
+        """
+        message, problem = self._channel_message(m)
+        if problem is not None or message is None:
+            return problem or _error(404, "Unknown Message", 10008)
+        channel_id = int(m["channel_id"])
+        guild = next((g for g in self.guilds.values() if channel_id in g.channels), None)
+        if guild is None:  # a thread: no thread of a thread
+            return _error(400, "Cannot execute action on this channel type", 50024)
+        if not guild.bot_permissions & CREATE_PUBLIC_THREADS:
+            return _error(403, "Missing Permissions", 50013)
+        thread_id = int(message["id"])
+        if thread_id in self.threads:
+            return _error(400, "A thread has already been created for this message", 160004)
+        body = req.json if isinstance(req.json, dict) else {}
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            return _error(400, "Invalid Form Body", 50035, errors={"name": {"_errors": []}})
+        thread = {
+            "id": str(thread_id),
+            "type": 11,
+            "guild_id": str(guild.id),
+            "parent_id": str(channel_id),
+            "owner_id": str(self.bot_user_id),
+            "name": name,
+            "flags": 0,
+            "last_message_id": None,
+            "rate_limit_per_user": int(body.get("rate_limit_per_user") or 0),
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "archive_timestamp": _now_iso(),
+                "auto_archive_duration": int(body.get("auto_archive_duration") or 4320),
+                "locked": False,
+                "create_timestamp": _now_iso(),
+            },
+        }
+        self.threads[thread_id] = thread
+        message["thread"] = thread
+        return _json(201, thread)
 
     async def _delete_message(self, req: RecordedRequest, m: re.Match[str]) -> web.Response:
         _, message, problem = self._resolve_message(m)
@@ -1720,6 +1890,7 @@ class FakeDiscord:
         locale: str,
         dm: bool,
         message: dict[str, Any] | None = None,
+        install: UserInstall | None = None,
     ) -> FakeInteraction:
         iid = self.snowflake()
         token = f"interaction.{iid}.{secrets.token_urlsafe(24)}"
@@ -1736,7 +1907,10 @@ class FakeDiscord:
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
-        if dm:
+        if install is not None:
+            cid = channel_id if channel_id is not None else self.snowflake()
+            payload.update(self._user_install_payload(install, user, uid, cid, permissions, roles))
+        elif dm:
             cid = channel_id if channel_id is not None else self.snowflake()
             payload.update(
                 {
@@ -1788,6 +1962,91 @@ class FakeDiscord:
         self.interactions[iid] = inter
         self._tokens[token] = inter
         return inter
+
+    def _user_install_payload(
+        self,
+        install: UserInstall,
+        user: dict[str, Any],
+        uid: int,
+        cid: int,
+        permissions: int | None,
+        roles: Sequence[int],
+    ) -> dict[str, Any]:
+        """The parts of an interaction that say it runs under the member's own installation."""
+        fields: dict[str, Any] = {
+            "channel_id": str(cid),
+            "authorizing_integration_owners": {str(USER_INSTALL): str(uid)},
+            "context": install.context,
+        }
+        if install.context == CONTEXT_GUILD:
+            guild_id = install.guild_id
+            assert guild_id is not None  # checked by UserInstall
+            if guild_id in self.guilds:
+                raise ValueError(f"guild {guild_id} has the bot; a user install is elsewhere")
+            member_permissions = (
+                DEFAULT_EVERYONE_PERMISSIONS if permissions is None else permissions
+            )
+            fields.update(
+                {
+                    "guild_id": str(guild_id),
+                    "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+                    "guild_locale": "en-US",
+                    "channel": {
+                        **self.channel_payload(None, cid),
+                        "guild_id": str(guild_id),
+                        "permissions": str(member_permissions),
+                    },
+                    "member": self.member_payload(user, roles, member_permissions),
+                    "app_permissions": str(
+                        DEFAULT_EVERYONE_PERMISSIONS
+                        if install.app_permissions is None
+                        else install.app_permissions
+                    ),
+                }
+            )
+            return fields
+        if install.context == CONTEXT_BOT_DM:
+            channel = {"id": str(cid), "type": 1, "flags": 0, "recipients": [user]}
+        else:
+            other = self.user_payload(uid + 1, "friend")
+            channel = {
+                "id": str(cid),
+                "type": 3,
+                "flags": 0,
+                "name": None,
+                "icon": None,
+                "owner_id": str(uid),
+                "recipients": [user, other],
+            }
+        fields.update(
+            {
+                "user": user,
+                "channel": channel,
+                "app_permissions": str(
+                    DM_APP_PERMISSIONS
+                    if install.app_permissions is None
+                    else install.app_permissions
+                ),
+            }
+        )
+        return fields
+
+    def _check_offered(self, data: Mapping[str, Any], install: UserInstall) -> None:
+        """Discord offers a command under a member's own installation only if its synced
+        `integration_types` include user installs and its `contexts` this context (both read
+        on the top-level command; None means Discord's defaults: guild install, every context)."""
+        registered = self.registered_command(str(data.get("name")), None, int(data.get("type", 1)))
+        if registered is None:
+            raise ValueError(f"/{data.get('name')} is not synced globally: not offered there")
+        installs = registered.get("integration_types") or [GUILD_INSTALL]
+        contexts = registered.get("contexts")
+        if USER_INSTALL not in installs or (
+            contexts is not None and install.context not in contexts
+        ):
+            raise ValueError(
+                f"/{registered['name']} is not offered in context {install.context} of a user "
+                f"install (integration_types {installs}, contexts {contexts})"
+            )
 
     async def _send(self, inter: FakeInteraction) -> FakeInteraction:
         """INTERACTION_CREATE to the live session holding its guild (a DM: shard 0's)."""
@@ -1874,6 +2133,7 @@ class FakeDiscord:
         dm: bool = False,
         raw_options: list[dict[str, Any]] | None = None,
         resolved: dict[str, Any] | None = None,
+        install: UserInstall | None = None,
     ) -> FakeInteraction:
         """
         Dispatch INTERACTION_CREATE for a slash command, e.g. `send_interaction("ticket jira",
@@ -1883,11 +2143,21 @@ class FakeDiscord:
         Option types come from the synced command when there is one (else str 3, int 4,
         bool 5, float 10). `permissions` is the member's resolved permissions (default: the
         guild owner gets all, anyone else @everyone's); `raw_options` replaces the built
-        options verbatim. Returns the interaction; its `token` is the webhook token.
+        options verbatim. `install` sends it under the member's own installation of the app
+        (a DM, a group DM, a server without the bot: see `UserInstall`), and only for a global
+        command Discord would offer there (ValueError otherwise). Returns the interaction; its
+        `token` is the webhook token.
         """
         data = self._chat_input_data(
-            command, options, guild_id=guild_id, dm=dm, raw_options=raw_options, resolved=resolved
+            command,
+            options,
+            guild_id=guild_id,
+            dm=dm or install is not None,
+            raw_options=raw_options,
+            resolved=resolved,
         )
+        if install is not None:
+            self._check_offered(data, install)
         inter = self._base_interaction(
             APPLICATION_COMMAND,
             data,
@@ -1899,6 +2169,7 @@ class FakeDiscord:
             roles=roles,
             locale=locale,
             dm=dm,
+            install=install,
         )
         return await self._send(inter)
 
@@ -2069,9 +2340,11 @@ class FakeDiscord:
         locale: str = "en-US",
         dm: bool = False,
         message_id: int | None = None,
+        install: UserInstall | None = None,
     ) -> FakeInteraction:
         """
-        Dispatch a MODAL_SUBMIT (type 5) with `values` by input custom_id.
+        Dispatch a MODAL_SUBMIT (type 5) with `values` by input custom_id (`install`: under the
+        member's own installation, as the command that opened the form was).
 
         The components mirror the modal the bot last opened with this custom_id: an action row
         (type 1) around a bare TextInput, a Label (type 18) with its `component`, text displays
@@ -2099,6 +2372,7 @@ class FakeDiscord:
             locale=locale,
             dm=dm,
             message=message,
+            install=install,
         )
         return await self._send(inter)
 
@@ -2117,10 +2391,12 @@ class FakeDiscord:
         roles: Sequence[int] = (),
         locale: str = "en-US",
         dm: bool = False,
+        install: UserInstall | None = None,
     ) -> FakeInteraction:
         """
         Dispatch a MESSAGE_COMPONENT (type 3): a button (2) or select (3, 5-8) `custom_id`
-        clicked on the fake's message `message_id` (e.g. an interaction's original message).
+        clicked on the fake's message `message_id` (e.g. an interaction's original message);
+        `install`: under the member's own installation of the app.
         """
         if message_id is not None:
             if message_id not in self.messages:
@@ -2144,6 +2420,7 @@ class FakeDiscord:
             locale=locale,
             dm=dm,
             message=message,
+            install=install,
         )
         return await self._send(inter)
 
@@ -2507,6 +2784,19 @@ def validate_commands(commands: Sequence[Any]) -> dict[str, Any]:
         if (name, kind) in seen:
             fail([index, "name"], "APPLICATION_COMMANDS_DUPLICATE_NAME", "Duplicate name")
         seen.add((name, kind))
+        # ApplicationCommandCreateRequest (discord-api-spec): null, or at least one of the
+        # enum's values, each once (InteractionContextType 0-2, ApplicationIntegrationType 0-1).
+        for field_name, allowed in (("contexts", {0, 1, 2}), ("integration_types", {0, 1})):
+            values = command.get(field_name)
+            if values is None:
+                continue
+            if (
+                not isinstance(values, list)
+                or not values
+                or len(set(values)) != len(values)
+                or not set(values) <= allowed
+            ):
+                fail([index, field_name], "BASE_TYPE_CHOICES", f"Invalid {field_name}")
         if kind == 1:
             _check_chat_input(command, [index], fail, 0)
         elif not 1 <= len(name) <= 32:

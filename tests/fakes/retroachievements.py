@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,9 @@ class FakeRetroAchievements:
     malformed: bool = False
     ignore_id: bool = False
     requests: list[dict[str, str]] = field(default_factory=list)
+    clock: Callable[[], float] | None = None
+    """Where `request_times` come from (a test's fake clock); None: not recorded."""
+    request_times: list[float] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -129,6 +133,8 @@ class FakeRetroAchievements:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
         self.requests.append(query)
+        if self.clock is not None:
+            self.request_times.append(self.clock())
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.rate_limit_next > 0:
