@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from bench import watches
 from bench.harness import (
     API_KEY,
     DEADLINE_S,
@@ -265,6 +266,13 @@ async def bench(reps: int, scale: float, profile: Path | None = None) -> None:
     elapsed = time.monotonic() - started
     report(levels, reps, runs, cache_bot, cache_bare, memory, memory_total, elapsed, workdir)
     report_scale_out(scaled)
+    print()
+    # In this process (the bot of `tests.harness`, its pollers on a fake clock), after the rest.
+    await watches.bench(
+        total=max(50, int(watches.LOOKUPS * scale)),
+        in_flight=watches.IN_FLIGHT,
+        budget_minutes=watches.BUDGET_MINUTES if scale >= 1 else 20.0,
+    )
     print()
     print(f"(process logs: {workdir})")
     if profile is not None:

@@ -24,15 +24,14 @@ import json
 import logging
 import math
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from bot.access import for_audience
 from bot.cache import TicketCache
+from bot.clock import Clock, SystemClock, utc_now
 from bot.errors import RateLimited, TicketLensError, UpstreamUnavailable
 from bot.providers.base import Credential, Provider, TicketView, WatchState
 from bot.store import Store
@@ -63,30 +62,6 @@ BACKOFF_MAX_S: Final = 3600.0
 #: A poll that failed after the HTTP layer's retries (`bot.http.Http`: 3 attempts by default)
 #: may have made this many requests more than the one counted: charged to the budget too.
 RETRIED_ATTEMPTS: Final = 2
-
-
-class Clock(Protocol):
-    """Where the pollers get their time: seconds since the epoch, and waiting."""
-
-    def now(self) -> float:
-        """Seconds since the epoch (UTC)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait `seconds`."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        """`time.time()`."""
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        """`asyncio.sleep`."""
-        await asyncio.sleep(max(0.0, seconds))
 
 
 def make_clock() -> Clock:
@@ -153,10 +128,6 @@ def changes_between(old: dict[str, Any], new: WatchState) -> list[Change]:
     if "replies" in old and old["replies"] != new.replies:
         changes.append(("replies", str(old["replies"]), str(new.replies)))
     return changes
-
-
-def _moment(clock: Clock) -> datetime:
-    return datetime.fromtimestamp(clock.now(), UTC)
 
 
 @dataclass(eq=False)
@@ -400,7 +371,7 @@ class Watcher:
         public = public_view(provider, view)
         state = ticket_state(provider, public)
         stale = watch.failing_since is not None
-        watch.last_ok_at = _moment(self.clock)
+        watch.last_ok_at = utc_now(self.clock)
         watch.failing_since = None
         if state != watch.state or stale:
             changes = (
@@ -425,7 +396,7 @@ class Watcher:
             return
         items = await provider.fetch_feed(credential, ref)
         seen = set(_read_state(watch.state).get("seen") or [])
-        watch.last_ok_at = _moment(self.clock)
+        watch.last_ok_at = utc_now(self.clock)
         watch.failing_since = None
         # Oldest first; a quarantined ticket is neither posted nor counted as seen, so it is
         # posted once it is released.
@@ -444,7 +415,7 @@ class Watcher:
     async def _failed(self, watch: Watch) -> None:
         if watch.failing_since is not None:
             return  # marked already: the card is edited once per failing spell
-        watch.failing_since = _moment(self.clock)
+        watch.failing_since = utc_now(self.clock)
         live = watch.kind == "ticket" and self._live(watch)
         if live and not await self._output.card_stale(watch):
             await self._gone(watch)

@@ -33,11 +33,12 @@ import contextlib
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from discord.ext import commands
 
+from bot.clock import Clock, SystemClock, utc_now
 from bot.errors import CredentialsRejected, NotPermitted
 from bot.i18n import Translate
 from bot.providers.base import Provider
@@ -59,30 +60,6 @@ MAX_GAP_S = 60.0
 RESCAN_S = 3600.0
 #: Failures that are certain: the provider (or the bot) refused the credential as it is.
 DEFINITE = frozenset({"rejected", "not_permitted", "invalid", "unreadable"})
-
-
-class Clock(Protocol):
-    """Where the check gets its time: the real one, or a test's that it moves by hand."""
-
-    def now(self) -> datetime:
-        """The time now, in UTC."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait `seconds`."""
-        ...
-
-
-class SystemClock:
-    """The real time."""
-
-    def now(self) -> datetime:
-        """The time now, in UTC."""
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait `seconds`."""
-        await asyncio.sleep(seconds)
 
 
 # -- what a check means ------------------------------------------------------------------------
@@ -344,7 +321,7 @@ class HealthChecker:
     async def run_once(self) -> float:
         """Check every credential due now, spaced out; seconds until the next one is due."""
         rows = [h for h in await self.bot.store.list_credential_health() if self._ours(h)]
-        now = self.clock.now()
+        now = utc_now(self.clock)
         due = sorted((h for h in rows if self.due_at(h) <= now), key=self.due_at)
         later = [self.due_at(h) for h in rows if self.due_at(h) > now]
         # The interval shared out over every credential: once their checks have spread out,
@@ -366,7 +343,7 @@ class HealthChecker:
                 )
         if not later:
             return RESCAN_S
-        until = (min(later) - self.clock.now()).total_seconds()
+        until = (min(later) - utc_now(self.clock)).total_seconds()
         # After a check, the next one (due a moment later) still keeps the gap.
         return min(RESCAN_S, max(gap if due else MIN_GAP_S, until))
 
@@ -387,7 +364,9 @@ class HealthChecker:
             self.bot.access.remember_secrets(provider, credential)
             reason = reason_of(await check_credential(self.bot, provider, credential, stored=True))
         stop = provider.stop_checks_after_rejection and reason in DEFINITE - {"unreadable"}
-        await self.record(health, provider, next_state(health, reason, self.clock.now(), stop=stop))
+        await self.record(
+            health, provider, next_state(health, reason, utc_now(self.clock), stop=stop)
+        )
 
     async def record(
         self, before: CredentialHealth, provider: Provider[Any], after: CredentialHealth

@@ -6,14 +6,14 @@ and its store rows on both backends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -29,6 +29,7 @@ from cogs.teambattles._client import TeamBattlesSettings
 from cogs.whmcs._client import WhmcsSettings
 from tests.e2e.conftest import GUILD_ID
 from tests.e2e.fake_discord import MANAGE_GUILD, FakeDiscord
+from tests.fakes.clock import FakeClock
 from tests.fakes.teambattles import FakeTeamBattles, TbKey, tb_key
 from tests.fakes.whmcs import GOOD as WHMCS_GOOD
 from tests.fakes.whmcs import FakeWhmcs
@@ -43,48 +44,6 @@ LOG = 2001
 #: A guild this process does not hold (another process's shard): never checked here.
 ELSEWHERE = 424_242
 DAY = 24 * 3600
-#: Longest a step of the checker may take (real HTTP to the fakes and to the loopback Discord).
-STEP_TIMEOUT_S = 10.0
-
-
-class FakeClock:
-    """
-    A clock the test moves: `sleep` waits until `advance` passes its wake-up time. `advance`
-    wakes each sleeper in time order and waits until the checker sleeps again (its work is done)
-    before it moves on, so a test sees every check and post of the time it skipped.
-    """
-
-    def __init__(self) -> None:
-        self._now = datetime.now(UTC)
-        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
-        self._asleep = asyncio.Event()
-
-    def now(self) -> datetime:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self._now + timedelta(seconds=seconds), future))
-        self._asleep.set()
-        await future
-
-    async def idle(self) -> None:
-        """Until the checker sleeps (nothing of now left to do)."""
-        await asyncio.wait_for(self._asleep.wait(), STEP_TIMEOUT_S)
-
-    async def advance(self, seconds: float) -> None:
-        target = self._now + timedelta(seconds=seconds)
-        while True:
-            await self.idle()
-            due = [s for s in self._sleepers if s[0] <= target]
-            if not due:
-                break
-            sleeper = min(due, key=lambda s: s[0])
-            self._sleepers.remove(sleeper)
-            self._now = max(self._now, sleeper[0])
-            self._asleep.clear()
-            sleeper[1].set_result(None)
-        self._now = target
 
 
 @pytest.fixture
@@ -125,12 +84,13 @@ async def bot(fake_discord, fake_ra, fake_whmcs, fake_tb, tmp_path) -> AsyncIter
 
 async def on_clock(bot: TicketLensBot) -> FakeClock:
     """Restart the bot's background check on a clock the test moves."""
-    clock = FakeClock()
+    # Today, not the fake clock's default: credentials are saved at the real time.
+    clock = FakeClock(time=time.time())
     cog: Any = bot.get_cog("CredentialHealth")
     # discord.py imported the extension anew: its class is not this module's, but the same.
     assert type(cog).__qualname__ == CredentialHealthCog.__qualname__
     await cog.restart(clock)
-    await clock.idle()
+    await clock.asleep()
     return clock
 
 
@@ -190,7 +150,7 @@ async def test_a_rejected_key_is_told_once_shown_and_its_recovery_told_once(
         line,
     )
     assert match, line
-    assert abs(int(match[1]) - clock.now().timestamp()) < 2 * 3600
+    assert abs(int(match[1]) - clock.now()) < 2 * 3600
 
     await clock.advance(DAY)
     assert len(fake_ra.requests) == 2

@@ -17,7 +17,7 @@ class _Sleeper:
 @dataclass
 class FakeClock:
     """
-    `now()` and `sleep()` (the `bot.watch.Clock` protocol) on a time that only `advance` moves.
+    `now()` and `sleep()` (the `bot.clock.Clock` protocol) on a time that only `advance` moves.
 
     `advance(seconds)` wakes every sleeper whose time has come, in deadline order, each at its
     own moment, and returns once each woken task is asleep again (or done), so a test sees the
@@ -71,6 +71,19 @@ class FakeClock:
                 sleeper.woken.set_result(None)
             await self._settle([s.task for s in woken if s.task is not None])
         self.time = target
+
+    async def asleep(self, count: int = 1) -> None:
+        """Until at least `count` tasks wait on this clock (a task just started reaches its
+        first sleep)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_timeout_s
+        while self.sleeping < count:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError("no task went to sleep on the fake clock")
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(left, 0.05))
 
     async def settle(self) -> None:
         """Let every task that is not waiting on this clock get back to it (or finish)."""
