@@ -41,6 +41,7 @@ from bot.providers.palette import Colour
 from bot.render import render_error, render_notice
 from bot.respond import send_private
 from bot.store import AuditEntry, LookupRecord
+from cogs._health_notes import failing_note, members_failing_note, usage_lines
 
 if TYPE_CHECKING:
     from bot.app import TicketLensBot
@@ -818,9 +819,6 @@ def build_group(bot: TicketLensBot) -> ConfigGroup:
     async def show(interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         tr = words(interaction)
-        # Imported here: cogs.health builds on this module (its check is `check_credential`).
-        from cogs.health import failing_note, members_failing_note, usage_lines
-
         stored = await bot.store.list_credentials(interaction.guild_id)
         checks = await bot.store.list_credential_health(interaction.guild_id)
         lines = []

@@ -16,8 +16,8 @@ is only failing after `UNREACHABLE_AFTER` checks in a row: a provider's bad hour
 server's problem. A newly failing credential is posted once to the guild's log channel (when
 one is set), its recovery once too; mentions are names (allowed mentions are none, see
 `post_to_log`), and the words are the guild's language. `/ticketconfig show` says "failing
-since <time>: <reason>" beside it (`failing_note`) and, per provider, how much the server's
-credential was used in the last hour (`usage_lines`, from `bot.usage`).
+since <time>: <reason>" beside it and, per provider, how much the server's credential was used
+in the last hour (`cogs._health_notes`, from `bot.usage`).
 
 A provider that punishes failed logins (`Provider.stop_checks_after_rejection`: WHMCS bans
 the bot's IP after three in 30 minutes) is not checked again after one definite failure, until
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,12 @@ from bot.errors import CredentialsRejected, NotPermitted
 from bot.i18n import Translate
 from bot.providers.base import Provider
 from bot.store import CredentialHealth, CredentialUnreadable
-from bot.usage import UsageReport
+from cogs._health_notes import (
+    DEFINITE,
+    reason_words,
+    shown_failing,
+    timestamp_of,
+)
 from cogs.config import CheckResult, CheckStatus, check_credential, log_notice, post_to_log
 
 if TYPE_CHECKING:
@@ -51,16 +55,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Checks in a row that could not reach a provider before its credential counts as failing.
-UNREACHABLE_AFTER = 3
 #: Seconds between two checks: the interval shared out over every credential, within these.
 MIN_GAP_S = 1.0
 MAX_GAP_S = 60.0
 #: Longest sleep between two looks at what is due (credentials saved meanwhile are found then).
 RESCAN_S = 3600.0
-#: Failures that are certain: the provider (or the bot) refused the credential as it is.
-DEFINITE = frozenset({"rejected", "not_permitted", "invalid", "unreadable"})
-
 
 # -- what a check means ------------------------------------------------------------------------
 
@@ -120,106 +119,6 @@ def next_state(
     )
 
 
-def shown_failing(health: CredentialHealth | None) -> bool:
-    """Whether the credential counts as failing (told, and shown): a definite failure, or a
-    provider that did not answer UNREACHABLE_AFTER checks in a row."""
-    if health is None or health.failing_since is None:
-        return False
-    return health.reason != "unreachable" or health.unreachable >= UNREACHABLE_AFTER
-
-
-def reason_words(reason: str | None, label: str, tr: Translate) -> str:
-    """A stored reason in `tr`'s words."""
-    words = {
-        "rejected": tr("key rejected"),
-        "not_permitted": tr("no API access"),
-        "invalid": tr("a stored value is refused"),
-        "unreadable": tr("cannot be read with this bot's key"),
-        "unreachable": tr("{label} is not answering", label=label),
-    }
-    return words.get(reason or "", reason or "")
-
-
-def _when(at: datetime | None) -> int:
-    return int(at.timestamp()) if at is not None else 0
-
-
-# -- /ticketconfig show -----------------------------------------------------------------------
-
-
-def failing_note(checks: list[CredentialHealth], provider: Provider[Any], tr: Translate) -> str:
-    """For the guild's own credential of `provider`: "; failing since <time>: <reason>", or
-    "" while it works."""
-    own = next((h for h in checks if h.provider == provider.key and h.user_id is None), None)
-    if own is None or not shown_failing(own):
-        return ""
-    note = tr(
-        "; ⚠️ failing since <t:{time}:f>: {reason}",
-        time=_when(own.failing_since),
-        reason=reason_words(own.reason, provider.label, tr),
-    )
-    if own.stopped:
-        note += tr(" (not checked again until saved)")
-    return note
-
-
-def members_failing_note(
-    checks: list[CredentialHealth], provider: Provider[Any], tr: Translate
-) -> str:
-    """For members' own credentials of `provider`: "; N of them failing", or ""."""
-    count = sum(
-        1
-        for h in checks
-        if h.provider == provider.key and h.user_id is not None and shown_failing(h)
-    )
-    return tr("; {count} of them failing", count=count) if count else ""
-
-
-def usage_words(report: UsageReport, tr: Translate, now: float) -> str:
-    """One credential's use: requests in the last hour, the last 429, the allowance left."""
-    parts = [tr("{requests} request(s) in the last hour", requests=report.requests)]
-    if report.last_429 is not None:
-        parts.append(tr("last rate limit (429) <t:{time}:R>", time=int(report.last_429)))
-    allowance = report.allowance
-    if allowance is not None:
-        seen = int(allowance.seen_at)
-        if allowance.remaining is not None and allowance.limit is not None:
-            left = tr(
-                "{remaining} of {limit} left <t:{time}:R>",
-                remaining=allowance.remaining,
-                limit=allowance.limit,
-                time=seen,
-            )
-        elif allowance.remaining is not None:
-            left = tr("{remaining} left <t:{time}:R>", remaining=allowance.remaining, time=seen)
-        else:
-            left = tr("limit {limit} <t:{time}:R>", limit=allowance.limit, time=seen)
-        parts.append(left)
-        reset_at = allowance.reset_at
-        if allowance.remaining == 0 and reset_at is not None and reset_at > now:
-            parts.append(tr("more <t:{time}:R>", time=int(reset_at)))
-    return "; ".join(parts)
-
-
-async def usage_lines(
-    bot: TicketLensBot, guild_id: int, provider: Provider[Any], tr: Translate
-) -> list[str]:
-    """The line under a provider in `/ticketconfig show` on how much the server's own
-    credential was used (this process's count); none without a credential or any use."""
-    try:
-        credential = await bot.store.get_credential(guild_id, None, provider.key)
-    except CredentialUnreadable:
-        return []
-    if credential is None:
-        return []
-    report = bot.usage.report(provider.key, credential.fingerprint)
-    if report is None or (
-        report.requests == 0 and report.last_429 is None and report.allowance is None
-    ):
-        return []
-    return ["└ " + usage_words(report, tr, time.time())]
-
-
 # -- the log channel ----------------------------------------------------------------------------
 
 
@@ -228,7 +127,7 @@ def failing_post(
 ) -> tuple[str, str]:
     """The log channel's title and text for a newly failing credential (the guild's words)."""
     reason = reason_words(health.reason, provider.label, tr)
-    label, key, since = provider.label, provider.key, _when(health.failing_since)
+    label, key, since = provider.label, provider.key, timestamp_of(health.failing_since)
     if health.user_id is None:
         text = tr(
             "This server's **{label}** credentials are failing since <t:{time}:f>: {reason}. "
@@ -261,7 +160,7 @@ def recovered_post(
     health: CredentialHealth, provider: Provider[Any], tr: Translate
 ) -> tuple[str, str]:
     """The log channel's title and text for a credential that works again."""
-    label, checked = provider.label, _when(health.checked_at)
+    label, checked = provider.label, timestamp_of(health.checked_at)
     if health.user_id is None:
         text = tr(
             "This server's **{label}** credentials work again (checked <t:{time}:f>).",
