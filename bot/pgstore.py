@@ -786,13 +786,6 @@ class PostgresStore:
             for row in rows
         ]
 
-    async def count_watches(self, guild_id: int) -> int:
-        """How many watches a guild has."""
-        value = await self._pool.fetchval(
-            "SELECT count(*) FROM watches WHERE guild_id = $1", check_id("guild_id", guild_id)
-        )
-        return int(value or 0)
-
     async def save_watch(self, watch: Watch) -> bool:
         """Write what a poll changed; whether the watch still exists."""
         check_watch(watch)

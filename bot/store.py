@@ -260,10 +260,6 @@ class Store(Protocol):
         """A guild's watches (None: every guild's), oldest first."""
         ...
 
-    async def count_watches(self, guild_id: int) -> int:
-        """How many watches a guild has (the per-guild cap)."""
-        ...
-
     async def save_watch(self, watch: Watch) -> bool:
         """Write what a poll changed (state, thread, last success, failing since); whether the
         watch still exists."""
@@ -1022,14 +1018,6 @@ class SqliteStore:
             )
             for row in rows
         ]
-
-    async def count_watches(self, guild_id: int) -> int:
-        """How many watches a guild has."""
-        async with self._conn.execute(
-            "SELECT count(*) FROM watches WHERE guild_id = ?", (check_id("guild_id", guild_id),)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row is not None else 0
 
     async def save_watch(self, watch: Watch) -> bool:
         """Write what a poll changed; whether the watch still exists."""

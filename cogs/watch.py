@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import discord
@@ -24,6 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import watch as engine
+from bot.clock import utc_now
 from bot.errors import NotConfigured, TicketLensError
 from bot.i18n import Msg, Translate, worded
 from bot.providers.base import Credential, CredentialScope, Provider, TicketView, ViewField
@@ -365,14 +366,6 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         await send_private(interaction, render_error(*STAFF_ONLY.say(tr)))
         return False
 
-    async def room(interaction: discord.Interaction, guild_id: int, tr: Translate) -> bool:
-        limit = bot.settings.watch_limit_per_guild
-        count = await bot.store.count_watches(guild_id)
-        if count < limit:
-            return True
-        await send_private(interaction, render_error(*AT_CAP.say(tr, count=count, limit=limit)))
-        return False
-
     async def credential(guild_id: int, provider: Provider[Any]) -> Credential:
         found = await bot.store.get_credential(guild_id, None, provider.key)
         if found is None:
@@ -380,11 +373,27 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         bot.access.remember_secrets(provider, found)
         return found
 
-    async def existing(guild_id: int, provider: Provider[Any], kind: str, ref: str) -> Watch | None:
-        for watch in await bot.store.list_watches(guild_id):
+    async def can_add(
+        interaction: discord.Interaction,
+        guild_id: int,
+        provider: Provider[Any],
+        kind: str,
+        ref: str,
+        tr: Translate,
+    ) -> bool:
+        """Room under the guild's cap, and not watched here yet; else says why, privately."""
+        limit = bot.settings.watch_limit_per_guild
+        watches = await bot.store.list_watches(guild_id)
+        if len(watches) >= limit:
+            title, text = AT_CAP.say(tr, count=len(watches), limit=limit)
+            await send_private(interaction, render_error(title, text))
+            return False
+        for watch in watches:
             if (watch.provider, watch.kind, watch.ref) == (provider.key, kind, ref):
-                return watch
-        return None
+                title, text = ALREADY.say(tr, label=provider.label, ref=ref, where=card_link(watch))
+                await send_private(interaction, render_error(title, text))
+                return False
+        return True
 
     async def post(
         interaction: discord.Interaction,
@@ -424,7 +433,7 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         return watch
 
     def now() -> datetime:
-        return datetime.fromtimestamp(cog.watcher.clock.now(), UTC)
+        return utc_now(cog.watcher.clock)
 
     @group.command(name="add", description="Post a ticket's card here and keep it up to date.")
     @app_commands.describe(
@@ -457,13 +466,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             found = await credential(guild_id, chosen)
         except TicketLensError as exc:
             raise exc.for_provider(chosen) from None
-        if not await room(interaction, guild_id, tr):
-            return
         ref_text = chosen.ref_text(ref)
-        before = await existing(guild_id, chosen, "ticket", ref_text)
-        if before is not None:
-            title, text = ALREADY.say(tr, label=chosen.label, ref=ref_text, where=card_link(before))
-            await send_private(interaction, render_error(title, text))
+        if not await can_add(interaction, guild_id, chosen, "ticket", ref_text, tr):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
@@ -537,13 +541,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             found = await credential(guild_id, chosen)
         except TicketLensError as exc:
             raise exc.for_provider(chosen) from None
-        if not await room(interaction, guild_id, tr):
-            return
         ref_text = chosen.ref_text(ref)
-        before = await existing(guild_id, chosen, "feed", ref_text)
-        if before is not None:
-            title, text = ALREADY.say(tr, label=chosen.label, ref=ref_text, where=card_link(before))
-            await send_private(interaction, render_error(title, text))
+        if not await can_add(interaction, guild_id, chosen, "feed", ref_text, tr):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:

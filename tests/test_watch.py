@@ -243,7 +243,7 @@ async def test_the_budget_is_never_exceeded_many_watches_are_polled_in_turns(
     async with watching_bot(fake_discord, fake_ra, tmp_path, clock, budget=2) as running:
         for ticket_id in range(100, 125):
             await add(fake_discord, ticket_id)
-        assert await running.store.count_watches(GUILD_ID) == 25
+        assert len(await running.store.list_watches(GUILD_ID)) == 25
         start = len(fake_ra.requests)
         started_at = clock.now()
         await clock.advance(4 * INTERVAL_S)
@@ -262,7 +262,7 @@ async def test_only_staff_may_watch(bot, fake_discord, fake_ra, clock):
     assert cards(fake_discord) == []
     _, listed = await run(fake_discord, "list", {}, permissions=0)
     assert "Staff only" in listed
-    assert await bot.store.count_watches(GUILD_ID) == 0
+    assert len(await bot.store.list_watches(GUILD_ID)) == 0
 
 
 async def test_the_staff_role_may_watch(bot, fake_discord, fake_ra, clock):
@@ -294,7 +294,7 @@ async def test_a_pending_review_ticket_is_refused_with_the_reason(
     assert "Can't watch this ticket" in text
     assert "Pending Review" in text
     assert cards(fake_discord) == []
-    assert await bot.store.count_watches(GUILD_ID) == 0
+    assert len(await bot.store.list_watches(GUILD_ID)) == 0
 
 
 async def test_the_cap_per_guild_is_a_clear_error(fake_discord, fake_ra, tmp_path, clock):
@@ -309,7 +309,7 @@ async def test_the_cap_per_guild_is_a_clear_error(fake_discord, fake_ra, tmp_pat
         assert "Too many watches" in text
         assert "(2)" in text
         assert len(cards(fake_discord)) == 2
-        assert await running.store.count_watches(GUILD_ID) == 2
+        assert len(await running.store.list_watches(GUILD_ID)) == 2
 
 
 async def test_a_ticket_is_watched_once(bot, fake_discord, fake_ra, clock):
@@ -355,7 +355,7 @@ async def test_a_deleted_card_ends_its_watch(bot, fake_discord, fake_ra, clock):
     del fake_discord.messages[int(card["id"])]  # a moderator deleted it
     resolve(fake_ra)
     await clock.advance(INTERVAL_S)
-    assert await bot.store.count_watches(GUILD_ID) == 0
+    assert len(await bot.store.list_watches(GUILD_ID)) == 0
     before = len(fake_ra.requests)
     await clock.advance(INTERVAL_S)
     assert len(fake_ra.requests) == before
@@ -466,7 +466,7 @@ async def test_a_missing_ticket_is_a_polite_error(bot, fake_discord, fake_ra, cl
     _, text = await run(fake_discord, "add", {"provider": RA, "id": "404"}, **STAFF)
     assert "404" in text
     assert cards(fake_discord) == []
-    assert await bot.store.count_watches(GUILD_ID) == 0
+    assert len(await bot.store.list_watches(GUILD_ID)) == 0
 
 
 def test_settings_refuse_an_interval_below_a_minute_and_a_budget_below_one():
