@@ -24,12 +24,12 @@ from bot.storecommon import parse_time
 from tests.fakes.retroachievements import FakeRetroAchievements, ra_ticket
 from tests.test_watch import answer, resolve
 
+from .conftest import OWNER_ID
 from .fake_discord import CREATE_PUBLIC_THREADS, MANAGE_GUILD, FakeDiscord
 from .test_bot_e2e import (
     API_KEY,
     CHANNELS,
     MAIN_GUILD,
-    OWNER_ID,
     RA,
     SECRET_KEY,
     configure,
