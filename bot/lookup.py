@@ -324,7 +324,11 @@ async def press(
         measure(bot, provider.key, started, outcome_of(exc))
         raise
     measure(bot, provider.key, started, "stale" if answer.stale else "ok")
-    await audit(bot, interaction, provider, ref, shown)
+    # A page turn shows more of an answer already recorded, to whoever could see it anyway:
+    # recording it would fill `/ticketconfig lookups` with turns. Refresh and Share are new
+    # answers (fetched again; posted for the channel) and are recorded.
+    if action != "p":
+        await audit(bot, interaction, provider, ref, shown)
 
 
 async def _pressed_answer(

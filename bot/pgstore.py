@@ -172,6 +172,9 @@ class PostgresStore:
         # One batch written at a time by this process (the timer's, a full batch's, a read's):
         # two concurrent batches pruning one member's rows could deadlock each other.
         self._history_writing = asyncio.Lock()
+        # The audit's batch being written: a guild's removal waits for it, so a batch taken
+        # from the buffer before the removal cannot commit that guild's rows after it.
+        self._audit_writing = asyncio.Lock()
         # Guilds being forgotten by this process, with how many removals are under way: their
         # credentials and settings read as absent from the moment a removal starts, as with
         # SQLite (whose single connection queues reads behind it). Other processes see the
@@ -364,8 +367,16 @@ class PostgresStore:
         with self._removing(guild_id):
             self._history.drop(guild_id)
             self._audit.drop(guild_id)
-            # One transaction: another process sees the guild whole or gone, never half.
-            async with self._pool.acquire() as conn, conn.transaction():
+            # One transaction: another process sees the guild whole or gone, never half. After
+            # this process's history and audit batches in flight (each takes its lock, then a
+            # connection, in that order): rows they took before the drops above cannot land
+            # after the deletion.
+            async with (
+                self._history_writing,
+                self._audit_writing,
+                self._pool.acquire() as conn,
+                conn.transaction(),
+            ):
                 deleted = _count(
                     await conn.execute("DELETE FROM credentials WHERE guild_id = $1", guild_id)
                 )
@@ -611,7 +622,7 @@ class PostgresStore:
         """Write a batch of audit rows (one statement and one commit per batch), then drop
         what is older than `cutoff` (through the index on `at`), in its own short statement so
         no row lock is held while the batch commits."""
-        async with self._pool.acquire() as conn:
+        async with self._audit_writing, self._pool.acquire() as conn:
             async with conn.transaction():
                 for start in range(0, len(rows), HISTORY_BATCH):
                     chunk = rows[start : start + HISTORY_BATCH]

@@ -58,7 +58,7 @@ AUDIT_KEEP = 100
 GUILD_IDS_SQL = (
     "SELECT guild_id FROM credentials UNION SELECT guild_id FROM guild_settings"
     " UNION SELECT guild_id FROM lookup_history UNION SELECT guild_id FROM config_audit"
-    " UNION SELECT guild_id FROM lookup_audit"
+    " UNION SELECT guild_id FROM lookup_audit UNION SELECT guild_id FROM watches"
 )
 
 

@@ -3,12 +3,15 @@
 
 `forget` deletes the member's lookup history here (what autocomplete offers them) at once;
 every member has it. `link`, `unlink` and `show` are only there when a provider is
-owner-scoped (scope MEMBER, e.g. TeamBattles): such a provider reads only the tickets of the
-key's owner, so a key stands for its owner. Any member may link their own key in a server: it
-is checked with the provider first, stored encrypted and bound to (server, member), used only
-for that member's own lookups, never shown back, and deleted at once by `unlink`. These are
-personal: neither audited nor posted to the log channel. Every answer is ephemeral, in the
-member's language (`bot.i18n`), like the form.
+owner-scoped (scope MEMBER, e.g. TeamBattles) or works in the member's own app
+(`user_installable`, below): an owner-scoped provider reads only the tickets of the key's
+owner, so a key stands for its owner. Any member may link their own key in a server: it is
+checked with the provider first, stored encrypted and bound to (server, member), used only for
+that member's own lookups, never shown back, and deleted at once by `unlink`. Linking and
+unlinking are personal: neither in the configuration audit nor posted to the log channel (the
+background check, `cogs.health`, does tell the log channel once when a linked key starts
+failing, naming the member without a ping). Every answer is ephemeral, in the member's language
+(`bot.i18n`), like the form.
 
 Where TicketLens is installed to the member's own account (a DM, a group DM, a server without
 the bot: `bot.access.installed_guild` is None), the same commands manage the member's

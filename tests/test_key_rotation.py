@@ -119,13 +119,23 @@ async def test_members_own_app_keys_rotate_too(backend):
     assert [bytes(row[0])[:5] for row in rows] == [b"\x02" + key_id(new)]
 
 
-async def test_nothing_to_rotate_logs_nothing_and_opens_no_secret(backend, caplog):
-    """A start where everything is under the current key says nothing about re-sealing."""
+async def test_nothing_to_rotate_logs_nothing_and_opens_no_secret(backend, caplog, monkeypatch):
+    """A start where everything is under the current key says nothing about re-sealing and
+    opens no stored credential (they are told apart by their header, in SQL)."""
     key = os.urandom(32)
     await _fill(backend, key)
+    opened: list[object] = []
+
+    def counting_open(self: Sealer, sealed: bytes, **row: object) -> bytes:
+        opened.append(row)
+        raise AssertionError("a credential was opened at start-up")
+
+    monkeypatch.setattr(Sealer, "open", counting_open)
+    monkeypatch.setattr(Sealer, "reseal", counting_open)
     with caplog.at_level(logging.INFO, logger="bot.store"):
         store = await _open(backend, Sealer(key, [os.urandom(32)]))
     await store.close()
+    assert opened == []
     assert not [r for r in caplog.records if "re-sealed" in r.getMessage()]
 
 

@@ -28,7 +28,7 @@ from tests.e2e.fake_discord import (
     FakeInteraction,
     UserInstall,
 )
-from tests.fakes.retroachievements import ra_ticket
+from tests.fakes.retroachievements import ra_game, ra_ticket
 from tests.harness import all_text, embeds_of, running_bot, settle
 from tests.test_store import PostgresBackend, SqliteBackend, _count
 
@@ -167,6 +167,31 @@ async def test_every_answer_shown_is_listed_newest_first_and_nothing_else(
     text = all_text(embeds)
     for content in CONTENT:
         assert content not in text
+
+
+async def test_a_page_turn_is_not_a_new_lookup_but_refresh_is(bot, fake_discord, fake_ra):
+    """Next on a long list shows more of an answer already recorded: not listed again; Refresh
+    fetches anew and is."""
+    fake_ra.games[4321] = ra_game()
+    for ticket_id in range(1, 61):
+        fake_ra.tickets[ticket_id] = ra_ticket(ticket_id)
+    inter = await fake_discord.send_interaction(
+        f"tickets {RA} game", {"id": 4321}, permissions=0, user_id=ALICE
+    )
+    await fake_discord.wait_for_response(inter)
+    listing = fake_discord.messages[inter.original_message_id or 0]
+    await press(fake_discord, listing, "Next", user_id=ALICE)
+    await press(fake_discord, listing, "Next", user_id=ALICE)
+    await settle()
+    _, embeds = await lookups(fake_discord)
+    assert len(lines(embeds)) == 1
+
+    await press(fake_discord, listing, "Refresh", user_id=ALICE)
+    await settle()
+    _, embeds = await lookups(fake_discord)
+    refs = [line[2] for line in lines(embeds)]
+    assert len(refs) == 2
+    assert refs[0] == refs[1]
 
 
 async def test_lookups_filter_by_member_and_provider(bot, fake_discord, fake_ra):

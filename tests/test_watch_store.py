@@ -116,3 +116,13 @@ async def test_rows_the_table_must_not_hold_are_refused(store):
     with pytest.raises(ValueError, match="guild_id"):
         await store.add_watch(watch(guild=0))
     assert await store.list_watches() == []
+
+
+async def test_a_guild_with_only_watches_left_is_still_one_with_data_stored(store):
+    """Its credential removed, a guild's watches still count as its data: a bot removed while
+    offline finds that guild at start-up (`bot.cleanup`) and forgetting it deletes them."""
+    await store.add_watch(watch(guild=12))
+    assert await store.guild_ids() == {12}
+    await store.forget_guild(12)
+    assert await store.guild_ids() == set()
+    assert await store.list_watches(12) == []
