@@ -219,15 +219,18 @@ async def test_nothing_recorded_yet_is_said_politely(bot, fake_discord):
 
 
 async def test_only_manage_server_may_read_the_lookups(bot, fake_discord, fake_ra):
-    """A member without Manage Server (even staff by role would not do) is refused."""
+    """A member without Manage Server is refused, even one with the staff role."""
     fake_ra.tickets[7] = ra_ticket(7)
     await look_up(fake_discord, {"id": 7}, user_id=ALICE)
     await settle()
-    response, embeds = await lookups(fake_discord, permissions=0, user_id=BOB)
-    text = all_text(embeds)
-    assert response.ephemeral
-    assert "Manage Server" in text
-    assert f"<@{ALICE}>" not in text
+    role = fake_discord.guilds[GUILD_ID].bot_role
+    await bot.store.set_guild_setting(GUILD_ID, "staff_role", str(role))
+    for roles in ([], [role]):
+        response, embeds = await lookups(fake_discord, permissions=0, user_id=BOB, roles=roles)
+        text = all_text(embeds)
+        assert response.ephemeral
+        assert "Manage Server" in text
+        assert f"<@{ALICE}>" not in text
 
 
 async def test_lookups_answer_in_german(bot, fake_discord, fake_ra):
