@@ -76,8 +76,9 @@ class LatencyResult:
     poll_requests: int
 
 
-async def add_watches(bot: Any) -> None:
-    """The credential in every guild, and 1 000 watches, 10 per guild, tracked at once."""
+async def add_watches(bot: Any, fake: BenchDiscord) -> None:
+    """The credential in every guild, and 1 000 watches, 10 per guild, tracked at once, each
+    with its card in its guild's channel at the fake (the hourly check finds it there)."""
     cog: Any = bot.get_cog("WatchCog")
     await asyncio.wait_for(cog.loaded.wait(), 10)
     credential = {"username": USERNAME, "api_key": API_KEY}
@@ -94,10 +95,12 @@ async def add_watches(bot: Any) -> None:
     for n in range(WATCHES):
         guild_index = n % GUILDS
         ticket_id = n + 1
+        channel_id = CHANNEL_ID + guild_index
+        card = fake.user_message("card", channel_id=channel_id, author_id=fake.bot_user_id)
         watch = Watch(
             guild_id=ids[guild_index],
-            channel_id=CHANNEL_ID + guild_index,
-            message_id=900_000 + n,
+            channel_id=channel_id,
+            message_id=int(card["id"]),
             provider=RA,
             kind="ticket",
             ref=str(ticket_id),
@@ -199,7 +202,7 @@ async def bench(total: int, in_flight: int, budget_minutes: float) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-watches-") as data:
             async with running_bot(fake, Path(data), sections=sections) as bot:
-                await add_watches(bot)
+                await add_watches(bot, fake)
                 await lookups(fake, 50, in_flight, 50_000)  # warm-up, not measured
                 before = await latency_phase(
                     fake,

@@ -6,13 +6,21 @@ The polling engine, knowing neither Discord nor any provider: the cards themselv
 (`Provider.watch_state`, `Provider.fetch_feed`).
 
 One `Poller` per (provider, credential fingerprint) polls every watch made with that credential,
-whatever guild it is in, so one credential's requests are counted in one place. Its budget is
-the provider's `watch_budget_per_min`: never more requests in any 60 seconds (a sliding window).
+whatever guild it is in, so one credential's requests are counted in one place: in one process.
+With SHARD_IDS, the same credential stored in guilds of different processes has one budget per
+process (nothing is shared between them). Its budget is the provider's `watch_budget_per_min`:
+never more requests in any 60 seconds (a sliding window).
 A credential whose watches need more per interval than the budget allows has them polled in
 turns, each less often, rather than faster. Ticket fetches go through the ticket cache with
 `fresh=True`: never an old answer, and a lookup of the same ticket running at that moment shares
 the request. A 429 pauses the poller for its `Retry-After` at least (doubling from a minute when
 there is none); any other failure keeps the card and marks it "last updated <time>" once.
+
+Without message intents Discord never says a card was deleted, and a card is edited only when its
+ticket changes: so at most once an hour per watch (`CARD_CHECK_S`), on a poll that found no
+change, the `Output` is asked whether the card still exists (one Discord request, never one to
+the provider). Every credential read is passed to `remember`, so its secrets are masked in logs
+even when only watches use it (after a restart, no lookup may have read it yet).
 
 Time comes from a `Clock` (`now`, `sleep`), so tests drive the pollers without waiting.
 """
@@ -62,6 +70,8 @@ BACKOFF_MAX_S: Final = 3600.0
 #: A poll that failed after the HTTP layer's retries (`bot.http.Http`: 3 attempts by default)
 #: may have made this many requests more than the one counted: charged to the budget too.
 RETRIED_ATTEMPTS: Final = 2
+#: How often, at most, a card whose ticket does not change is checked to still exist.
+CARD_CHECK_S: Final = 3600.0
 
 
 def make_clock() -> Clock:
@@ -84,6 +94,14 @@ class Output(Protocol):
 
     async def feed_post(self, watch: Watch, view: TicketView) -> bool:
         """Post a new ticket of a feed (public already) as a card in the feed's channel."""
+        ...
+
+    async def card_exists(self, watch: Watch) -> bool:
+        """Whether the card is still there (False only when it certainly is not)."""
+        ...
+
+    def forget(self, watch_id: int) -> None:
+        """The watch is removed or gone: drop what is kept of its card."""
         ...
 
 
@@ -184,6 +202,7 @@ class Watcher:
         clock: Clock,
         interval_s: float,
         budget_of: Callable[[Provider[Any]], int],
+        remember: Callable[[Provider[Any], Credential], None],
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
@@ -193,8 +212,11 @@ class Watcher:
         self.clock = clock
         self._interval_s = interval_s
         self._budget_of = budget_of
+        self._remember = remember
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
         self._pollers: dict[tuple[str, str], Poller] = {}
+        #: When each watch's card was last known to exist (clock seconds; in memory only).
+        self._card_seen: dict[int, float] = {}
         self._closed = False
 
     # -- what is watched ------------------------------------------------------------------
@@ -215,10 +237,7 @@ class Watcher:
         for watch in await self._store.list_watches():
             if not holds(watch.guild_id) or watch.provider not in self._providers:
                 continue
-            try:
-                credential = await self._store.get_credential(watch.guild_id, None, watch.provider)
-            except Exception:
-                credential = None
+            credential = await self._credential(self._providers[watch.provider], watch)
             # No readable credential: polled (and marked failing) under no fingerprint.
             self.track(watch, credential.fingerprint if credential is not None else "")
             count += 1
@@ -228,7 +247,9 @@ class Watcher:
         """Poll `watch` (stored, with its id) with the poller of its credential."""
         if self._closed:
             return
-        self.untrack(watch.id)
+        for other in self._pollers.values():
+            other.watches.pop(watch.id, None)  # moving to another credential's poller
+        self._card_seen.setdefault(watch.id, self.clock.now())
         key = (watch.provider, fingerprint)
         poller = self._pollers.get(key)
         if poller is None:
@@ -242,16 +263,17 @@ class Watcher:
             )
 
     def untrack(self, *watch_ids: int) -> None:
-        """Stop polling these watches (removed, or their card is gone)."""
-        for poller in self._pollers.values():
-            for watch_id in watch_ids:
+        """Stop polling these watches (removed, or their card is gone), and drop what is kept
+        in memory of them."""
+        for watch_id in watch_ids:
+            for poller in self._pollers.values():
                 poller.watches.pop(watch_id, None)
+            self._card_seen.pop(watch_id, None)
+            self._output.forget(watch_id)
 
     def untrack_guild(self, guild_id: int) -> None:
         """Stop polling a guild's watches (its data is forgotten)."""
-        for poller in self._pollers.values():
-            for watch_id in [i for i, w in poller.watches.items() if w.guild_id == guild_id]:
-                del poller.watches[watch_id]
+        self.untrack(*(w.id for w in self.watched() if w.guild_id == guild_id))
 
     async def close(self) -> None:
         """Stop every poller."""
@@ -329,10 +351,7 @@ class Watcher:
         provider = self._providers.get(watch.provider)
         if provider is None:
             return  # its extension is unloaded: polled again once it is back
-        try:
-            credential = await self._store.get_credential(watch.guild_id, None, provider.key)
-        except Exception:
-            credential = None
+        credential = await self._credential(provider, watch)
         if credential is None:
             await self._failed(watch)
             return
@@ -385,7 +404,20 @@ class Watcher:
             if not await self._output.card_changed(watch, public, changes):
                 await self._gone(watch)
                 return
+            self._card_seen[watch.id] = self.clock.now()
+        elif not await self._card_still_there(watch):
+            await self._gone(watch)
+            return
         await self._save(watch)
+
+    async def _card_still_there(self, watch: Watch) -> bool:
+        """At most once per `CARD_CHECK_S` per watch, whether its unchanged card still exists
+        (nothing tells the bot when one is deleted)."""
+        now = self.clock.now()
+        if not self._live(watch) or now - self._card_seen.setdefault(watch.id, now) < CARD_CHECK_S:
+            return True
+        self._card_seen[watch.id] = now  # checked now, whatever the answer
+        return await self._output.card_exists(watch)
 
     async def _poll_feed(
         self, provider: Provider[Any], credential: Credential, watch: Watch
@@ -408,6 +440,17 @@ class Watcher:
                 return
         watch.state = _feed_state([r for r, v in items if not v.public_refusal])
         await self._save(watch)
+
+    async def _credential(self, provider: Provider[Any], watch: Watch) -> Credential | None:
+        """The guild's stored credential for `provider` (None if none or unreadable), its
+        secrets masked in logs from now on."""
+        try:
+            credential = await self._store.get_credential(watch.guild_id, None, provider.key)
+        except Exception:
+            return None
+        if credential is not None:
+            self._remember(provider, credential)
+        return credential
 
     def _live(self, watch: Watch) -> bool:
         return any(watch.id in p.watches for p in self._pollers.values())

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
 import discord
 from cachetools import LRUCache
 from discord import app_commands
@@ -41,6 +43,8 @@ from bot.storecommon import Watch
 from bot.wording import Wording
 
 if TYPE_CHECKING:
+    from discord.types.embed import Embed as EmbedData
+
     from bot.app import TicketLensBot
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,10 @@ THREAD_NAME_LIMIT: Final = 100
 #: Room the list keeps under an embed description's 4096 characters.
 LIST_TEXT_LIMIT: Final = 3800
 NO_PINGS: Final = discord.AllowedMentions.none()
-#: Views of cards kept in memory (to mark one stale without fetching it back from Discord).
-SHOWN_KEPT: Final = 10_000
+#: Cards kept in memory, as their embeds (to mark one stale without fetching it back from
+#: Discord; a card not kept costs that one GET). A card's embeds hold at most Discord's 6,000
+#: characters, so this keeps well under 20 MB however many watches there are.
+SHOWN_KEPT: Final = 1_000
 
 STAFF_ONLY: Final = Wording(
     "Staff only",
@@ -88,6 +94,11 @@ AMBIGUOUS: Final = Wording(
     "Several systems have a watch on `{ref}` here ({labels}). Say which with `provider`.",
 )
 NO_FEEDS: Final = Wording("Not available", "{label} is not connected to TicketLens.")
+MEMBER_CANNOT_POST: Final = Wording(
+    "You can't post there",
+    "You can't send messages with embeds in {channel} yourself, so a watch can't post there "
+    "for you either. Pick a channel where you can.",
+)
 
 
 def card_embeds(
@@ -153,6 +164,16 @@ def card_link(watch: Watch) -> str:
     return f"https://discord.com/channels/{watch.guild_id}/{watch.channel_id}/{watch.message_id}"
 
 
+def member_may_post(interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> bool:
+    """Whether the member may send messages with embeds in `channel` themselves (a watch must
+    not post for them where they could not); True when Discord did not say who they are."""
+    member = interaction.user
+    if not isinstance(member, discord.Member):
+        return True
+    allowed = channel.permissions_for(member)
+    return allowed.send_messages and allowed.embed_links
+
+
 def watchable(provider: Provider[Any]) -> bool:
     """Whether a provider's tickets may be watched: the guild's own credential (not an
     owner-scoped one, such as a member's TeamBattles key) and public posts allowed."""
@@ -164,8 +185,9 @@ class Cards:
 
     def __init__(self, bot: TicketLensBot) -> None:
         self.bot = bot
-        #: The last view shown in each card, to add the stale mark without fetching it back.
-        self._shown: LRUCache[int, TicketView] = LRUCache(maxsize=SHOWN_KEPT)
+        #: The embeds each card shows now (as sent), to add the stale mark without fetching
+        #: them back; dropped when the watch ends.
+        self._shown: LRUCache[int, list[EmbedData]] = LRUCache(maxsize=SHOWN_KEPT)
 
     def words(self, guild_id: int) -> Translate:
         """The guild's language: cards are read by everyone in the channel."""
@@ -176,23 +198,28 @@ class Cards:
         channel = self.bot.get_partial_messageable(watch.channel_id, guild_id=watch.guild_id)
         return channel.get_partial_message(watch.message_id)
 
-    def remember(self, watch_id: int, view: TicketView) -> None:
-        """The view a new card shows."""
-        self._shown[watch_id] = view
+    def remember(self, watch_id: int, embeds: list[discord.Embed]) -> None:
+        """The embeds a card shows now."""
+        self._shown[watch_id] = [embed.to_dict() for embed in embeds]
+
+    def forget(self, watch_id: int) -> None:
+        """The watch ended: its card is no longer kept."""
+        self._shown.pop(watch_id, None)
 
     async def card_changed(
         self, watch: Watch, view: TicketView, changes: list[engine.Change]
     ) -> bool:
         """Edit the card in place, then post one notice line."""
         tr = self.words(watch.guild_id)
+        embeds = card_embeds(view, tr)
         try:
-            await self._card(watch).edit(embeds=card_embeds(view, tr), allowed_mentions=NO_PINGS)
+            await self._card(watch).edit(embeds=embeds, allowed_mentions=NO_PINGS)
         except discord.NotFound:
             return False
         except discord.HTTPException as exc:
             log.warning("could not edit the card of watch %s: HTTP %s", watch.id, exc.status)
             return True
-        self._shown[watch.id] = view
+        self.remember(watch.id, embeds)
         if changes:
             await self._notice(watch, notice_line(changes, tr), tr, view)
         return True
@@ -204,11 +231,12 @@ class Cards:
         try:
             shown = self._shown.get(watch.id)
             if shown is not None:
-                embeds = card_embeds(shown, tr, stale_since=watch.last_ok_at)
+                # A copy: Embed.from_dict keeps the dict's lists, and the mark is not kept.
+                embeds = [discord.Embed.from_dict(d) for d in copy.deepcopy(shown)]
             else:
                 embeds = (await card.fetch()).embeds
-                if not _mark_stale(embeds, watch.last_ok_at, tr):
-                    return True
+            if not _mark_stale(embeds, watch.last_ok_at, tr):
+                return True
             await card.edit(embeds=embeds, allowed_mentions=NO_PINGS)
         except discord.NotFound:
             return False
@@ -226,6 +254,19 @@ class Cards:
             return False
         except discord.HTTPException as exc:
             log.warning("could not post to the feed of watch %s: HTTP %s", watch.id, exc.status)
+        return True
+
+    async def card_exists(self, watch: Watch) -> bool:
+        """Fetch the card: only Discord's 404 says it is gone. Anything else (no access, an
+        outage) keeps the watch."""
+        try:
+            await self._card(watch).fetch()
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as exc:
+            log.info("could not check the card of watch %s: HTTP %s", watch.id, exc.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("could not check the card of watch %s: %s", watch.id, type(exc).__name__)
         return True
 
     def _can_thread(self, watch: Watch) -> bool:
@@ -298,22 +339,40 @@ class WatchCog(commands.Cog):
             clock=engine.make_clock(),
             interval_s=settings.watch_interval_minutes * 60,
             budget_of=self.budget_of,
+            remember=bot.access.remember_secrets,
         )
         #: Set once the stored watches of this process's guilds are being polled.
         self.loaded = asyncio.Event()
         self._loading = False
+        self._load_task: asyncio.Task[None] | None = None
 
     def budget_of(self, provider: Provider[Any]) -> int:
         """The provider's `watch_budget_per_min` (from its settings section)."""
         return provider.watch_budget_per_min
 
+    async def cog_load(self) -> None:
+        """Loaded into a bot that is connected already (`reload_extension`): no `on_ready`
+        will come, so load the stored watches now."""
+        if self.bot.is_ready():
+            self._load_task = asyncio.get_running_loop().create_task(
+                self._load(), name="watch-load"
+            )
+
     async def cog_unload(self) -> None:
         """Stop the pollers (reload or shutdown)."""
+        if self._load_task is not None:
+            self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._load_task
         await self.watcher.close()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        """Poll the stored watches of the guilds this process holds (once per process)."""
+        """Poll the stored watches of the guilds this process holds."""
+        await self._load()
+
+    async def _load(self) -> None:
+        """Once per cog: Discord sends `on_ready` again after a reconnect."""
         if self._loading:
             return
         self._loading = True
@@ -334,8 +393,9 @@ class WatchCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        """A deleted card ends its watch (seen where Discord sends the event; otherwise at the
-        card's next edit)."""
+        """A deleted card ends its watch. Without message intents (TicketLens asks for none)
+        Discord does not send this for the bot's cards: a deleted card is then noticed at its
+        next edit, or by the hourly check of unchanged cards (`Cards.card_exists`)."""
         removed = await self.bot.store.delete_watches_at(payload.channel_id, payload.message_id)
         self.watcher.untrack(*removed)
 
@@ -372,6 +432,18 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             raise NotConfigured().for_provider(provider)
         bot.access.remember_secrets(provider, found)
         return found
+
+    async def may_post_there(
+        interaction: discord.Interaction, channel: discord.TextChannel | None, tr: Translate
+    ) -> bool:
+        """The member may post in another channel they chose; else says so, privately."""
+        if channel is None or channel.id == interaction.channel_id:
+            return True
+        if member_may_post(interaction, channel):
+            return True
+        title, text = MEMBER_CANNOT_POST.say(tr, channel=f"#{channel.name}")
+        await send_private(interaction, render_error(title, text))
+        return False
 
     async def can_add(
         interaction: discord.Interaction,
@@ -461,6 +533,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
                 interaction, render_error(*NOT_WATCHABLE.say(tr, label=chosen.label))
             )
             return
+        if not await may_post_there(interaction, channel, tr):
+            return
         try:
             ref = chosen.watch_ref(id)
             found = await credential(guild_id, chosen)
@@ -481,9 +555,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             return
         channel_id = channel.id if channel is not None else interaction.channel_id
         assert channel_id is not None
-        message = await post(
-            interaction, channel_id, card_embeds(view, cog.cards.words(guild_id)), tr
-        )
+        embeds = card_embeds(view, cog.cards.words(guild_id))
+        message = await post(interaction, channel_id, embeds, tr)
         if message is None:
             return
         moment = now()
@@ -502,7 +575,7 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         stored = await store_new(interaction, watch, found, tr, chosen.label)
         if stored is None:
             return
-        cog.cards.remember(stored.id, view)
+        cog.cards.remember(stored.id, embeds)
         log.info("watch %s added in guild %s (%s)", stored.id, guild_id, chosen.key)
         text = tr(
             "The card of {label} {ref} is in {where}; it is updated when the ticket changes.",
@@ -537,6 +610,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
                 interaction, render_error(*NO_FEEDS.say(tr, label="RetroAchievements"))
             )
             return
+        if not await may_post_there(interaction, channel, tr):
+            return
         try:
             found = await credential(guild_id, chosen)
         except TicketLensError as exc:
@@ -551,6 +626,16 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             raise exc.for_provider(chosen) from None
         channel_id = channel.id if channel is not None else interaction.channel_id
         assert channel_id is not None
+        # A feed posts nothing until the game gets a ticket: one notice now shows at once
+        # whether TicketLens can post there, rather than failing quietly later.
+        words = cog.cards.words(guild_id)
+        notice = render_notice(
+            words("Watching"),
+            words("New RetroAchievements tickets of game {id} will be posted here.", id=id),
+        )
+        posted = await post(interaction, channel_id, [notice], tr)
+        if posted is None:
+            return
         moment = now()
         watch = Watch(
             guild_id=guild_id,
@@ -565,6 +650,8 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
             last_ok_at=moment,
         )
         if await store_new(interaction, watch, found, tr, chosen.label) is None:
+            with contextlib.suppress(discord.HTTPException):
+                await posted.delete()  # someone else's feed of it is there already
             return
         text = tr(
             "New tickets of game {id} will be posted in {where} (the tickets it has now are not).",

@@ -23,6 +23,8 @@ from cogs.retroachievements._client import RetroSettings
 from tests.e2e.conftest import CHANNEL_ID, GUILD_ID
 from tests.e2e.fake_discord import (
     CREATE_PUBLIC_THREADS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    EMBED_LINKS,
     MANAGE_GUILD,
     FakeDiscord,
     FakeInteraction,
@@ -397,7 +399,11 @@ async def test_a_game_feed_posts_only_new_public_tickets(bot, fake_discord, fake
     open_ticket(fake_ra, 100)
     _, text = await run(fake_discord, "retroachievements-game", {"id": 4321}, **STAFF)
     assert "Watching" in text
-    assert cards(fake_discord) == []  # what the game has now is not posted
+    # One notice says what the channel will get; what the game has now is not posted.
+    (notice,) = cards(fake_discord)
+    assert "New RetroAchievements tickets of game 4321 will be posted here" in all_text(
+        notice["embeds"]
+    )
     (feed,) = await bot.store.list_watches(GUILD_ID)
     assert json.loads(feed.state) == {"seen": ["100"]}
 
@@ -406,18 +412,18 @@ async def test_a_game_feed_posts_only_new_public_tickets(bot, fake_discord, fake
         102, ReportedAt="2026-05-04 10:00:00", ReportState=4, ReportStateDescription="Pending"
     )
     await clock.advance(INTERVAL_S)
-    posted = cards(fake_discord)
+    posted = cards(fake_discord)[1:]
     assert len(posted) == 1
     assert "Ticket #101" in all_text(posted[0]["embeds"])
 
     # The quarantined one is posted once it is released, and nothing twice.
     fake_ra.tickets[102].update(ReportState=1, ReportStateDescription="Open")
     await clock.advance(INTERVAL_S)
-    posted = cards(fake_discord)
+    posted = cards(fake_discord)[1:]
     assert len(posted) == 2
     assert "Ticket #102" in all_text(posted[1]["embeds"])
     await clock.advance(INTERVAL_S)
-    assert len(cards(fake_discord)) == 2
+    assert len(cards(fake_discord)[1:]) == 2
 
 
 async def test_watch_answers_are_in_german_for_german_members(bot, fake_discord, fake_ra, clock):
@@ -480,3 +486,174 @@ def test_settings_refuse_an_interval_below_a_minute_and_a_budget_below_one():
     with pytest.raises(ValidationError):
         RetroSettings(watch_budget_per_min=0)
     assert RetroSettings().watch_budget_per_min == 30
+
+
+# -- the reviewer's findings ------------------------------------------------------------------
+
+#: A second text channel of the test guild (a `channel:` option), known before the bot connects.
+OTHER_CHANNEL = 2001
+HOUR_S = 3600
+
+
+def with_other_channel(fake_discord: FakeDiscord, *, member_can_embed: bool = True) -> None:
+    """Add OTHER_CHANNEL to the test guild; `member_can_embed` False: members (not the bot,
+    whose own role keeps every default permission) may not embed links anywhere."""
+    guild = fake_discord.guilds[GUILD_ID]
+    guild.channels[OTHER_CHANNEL] = "cards"
+    if not member_can_embed:
+        guild.everyone_permissions = DEFAULT_EVERYONE_PERMISSIONS & ~EMBED_LINKS
+
+
+def channel_option(channel_id: int) -> dict[str, Any]:
+    """The `resolved` data Discord sends with a channel option."""
+    return {
+        "channels": {
+            str(channel_id): {
+                "id": str(channel_id),
+                "type": 0,
+                "name": f"channel-{channel_id}",
+                "permissions": str(DEFAULT_EVERYONE_PERMISSIONS),
+                "guild_id": str(GUILD_ID),
+                "parent_id": None,
+                "flags": 0,
+            }
+        }
+    }
+
+
+async def run_in(
+    fake_discord: FakeDiscord, command: str, options: dict[str, Any], channel_id: int
+) -> str:
+    """`/ticketwatch <command>` as staff with `channel:` set; the answer's text."""
+    inter = await fake_discord.send_interaction(
+        f"ticketwatch {command}",
+        {**options, "channel": str(channel_id)},
+        resolved=channel_option(channel_id),
+        **STAFF,
+    )
+    return all_text(embeds_of(await answer(fake_discord, inter)))
+
+
+async def test_a_reloaded_extension_keeps_polling_the_stored_watches(
+    bot, fake_discord, fake_ra, clock
+):
+    """`reload_extension("cogs.watch")` in a running bot: no on_ready follows, yet the stored
+    watch is polled again and its card shows the change within one interval."""
+    open_ticket(fake_ra)
+    await add(fake_discord, 55)
+    (card,) = cards(fake_discord)
+    await bot.reload_extension("cogs.watch")
+    cog: Any = bot.get_cog("WatchCog")
+    await asyncio.wait_for(cog.loaded.wait(), 5.0)
+    await clock.settle()
+    resolve(fake_ra)
+    await clock.advance(INTERVAL_S)
+    card = fake_discord.messages[int(card["id"])]
+    assert "Resolved" in all_text(card["embeds"])
+
+
+async def test_the_deleted_card_of_a_ticket_that_never_changes_ends_its_watch_within_an_hour(
+    bot, fake_discord, fake_ra, clock
+):
+    open_ticket(fake_ra)
+    await add(fake_discord, 55)
+    (card,) = cards(fake_discord)
+    looks_at_card = rf"/channels/{CHANNEL_ID}/messages/{card['id']}$"
+    # While it is there: looked at no more than once an hour, and the watch stays.
+    await clock.advance(2 * HOUR_S)
+    assert 1 <= len(fake_discord.find("GET", looks_at_card)) <= 2
+    assert len(await bot.store.list_watches(GUILD_ID)) == 1
+
+    del fake_discord.messages[int(card["id"])]  # a moderator deleted it; no event comes
+    await clock.advance(HOUR_S + INTERVAL_S)
+    assert await bot.store.list_watches(GUILD_ID) == []
+    _, listed = await run(fake_discord, "list", {}, **STAFF)
+    assert "Nothing is watched here" in listed
+    before = len(fake_ra.requests)
+    await clock.advance(2 * INTERVAL_S)
+    assert len(fake_ra.requests) == before  # no longer polled
+
+
+async def test_a_card_that_cannot_be_looked_at_keeps_its_watch(bot, fake_discord, fake_ra, clock):
+    """403 (the bot lost access) or any other error but 404 is no proof the card is gone."""
+    open_ticket(fake_ra)
+    await add(fake_discord, 55)
+    (card,) = cards(fake_discord)
+    looks_at_card = rf"/channels/{CHANNEL_ID}/messages/{card['id']}$"
+    fake_discord.add_override("GET", looks_at_card, status=403, body={"code": 50001}, times=1)
+    fake_discord.add_override("GET", looks_at_card, status=400, body={"code": 0}, times=None)
+    await clock.advance(3 * HOUR_S)
+    assert len(fake_discord.find("GET", looks_at_card)) >= 2
+    assert len(await bot.store.list_watches(GUILD_ID)) == 1
+
+
+async def test_a_credential_only_watches_use_is_masked_in_logs_after_a_restart(
+    fake_discord, fake_ra, tmp_path, clock
+):
+    open_ticket(fake_ra)
+    async with watching_bot(fake_discord, fake_ra, tmp_path, clock):
+        await add(fake_discord, 55)
+    async with watching_bot(fake_discord, fake_ra, tmp_path, clock) as restarted:
+        polled_from = len(fake_ra.requests)
+        await clock.advance(INTERVAL_S)
+        assert len(fake_ra.requests) > polled_from  # the watch polled, no lookup ran
+        line = f"a log line with {GOOD['api_key']} in it"
+        assert GOOD["api_key"] not in restarted.redactor.redact(line)
+
+
+@pytest.mark.parametrize("command", ["add", "retroachievements-game"])
+async def test_a_member_may_not_send_a_watch_where_they_cannot_post_themselves(
+    fake_discord, fake_ra, tmp_path, clock, command
+):
+    with_other_channel(fake_discord, member_can_embed=False)
+    open_ticket(fake_ra)
+    fake_ra.games[4321] = ra_game()
+    options: dict[str, Any] = {"provider": RA, "id": "55"} if command == "add" else {"id": 4321}
+    async with watching_bot(fake_discord, fake_ra, tmp_path, clock) as running:
+        text = await run_in(fake_discord, command, options, OTHER_CHANNEL)
+        assert "You can't post there" in text
+        assert "#cards" in text
+        assert fake_discord.channel_messages(OTHER_CHANNEL) == []
+        assert await running.store.list_watches(GUILD_ID) == []
+        # Here, where they ran the command, is their own business.
+        _, here = await run(fake_discord, command, options, **STAFF)
+        assert "Watching" in here
+
+
+async def test_a_card_goes_to_another_channel_the_member_may_post_in(
+    fake_discord, fake_ra, tmp_path, clock
+):
+    with_other_channel(fake_discord)
+    open_ticket(fake_ra)
+    async with watching_bot(fake_discord, fake_ra, tmp_path, clock) as running:
+        text = await run_in(fake_discord, "add", {"provider": RA, "id": "55"}, OTHER_CHANNEL)
+        assert "Watching" in text
+        (card,) = fake_discord.channel_messages(OTHER_CHANNEL)
+        assert "Ticket #55" in all_text(card["embeds"])
+        (watch,) = await running.store.list_watches(GUILD_ID)
+        assert (watch.channel_id, watch.message_id) == (OTHER_CHANNEL, int(card["id"]))
+
+
+async def test_a_game_feed_where_the_bot_cannot_post_is_refused_not_stored(
+    fake_discord, fake_ra, tmp_path, clock
+):
+    with_other_channel(fake_discord)
+    fake_discord.forbidden_channels.add(OTHER_CHANNEL)
+    fake_ra.games[4321] = ra_game()
+    async with watching_bot(fake_discord, fake_ra, tmp_path, clock) as running:
+        text = await run_in(fake_discord, "retroachievements-game", {"id": 4321}, OTHER_CHANNEL)
+        assert "Can't post there" in text
+        assert fake_discord.channel_messages(OTHER_CHANNEL) == []
+        assert await running.store.list_watches(GUILD_ID) == []
+
+
+@pytest.mark.parametrize("ref", ["recent", "g:4321", "top", "u:SampleDev"])
+async def test_a_list_is_not_a_ticket_to_watch(bot, fake_discord, fake_ra, clock, ref):
+    fake_ra.games[4321] = ra_game()
+    open_ticket(fake_ra)
+    before = len(fake_ra.requests)
+    _, text = await run(fake_discord, "add", {"provider": RA, "id": ref}, **STAFF)
+    assert "ticket id is a whole number" in text
+    assert cards(fake_discord) == []
+    assert await bot.store.list_watches(GUILD_ID) == []
+    assert len(fake_ra.requests) == before

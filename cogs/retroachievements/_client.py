@@ -8,7 +8,9 @@ and its answers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Final
 
 from pydantic_settings import SettingsConfigDict
 
@@ -29,6 +31,9 @@ from cogs.retroachievements import _aggregates
 from cogs.retroachievements._aggregates import RaQuery, check_id
 from cogs.retroachievements._models import RaTicket
 from cogs.retroachievements._view import to_view
+
+#: What `/ticketwatch add id:` takes: a ticket id in digits, as `/ticket retroachievements id:`.
+_TICKET_ID: Final = re.compile(r"[0-9]{1,10}")
 
 
 class RetroSettings(ProviderSettings):
@@ -127,6 +132,13 @@ class RetroAchievements(Provider[int | RaQuery]):
         return isinstance(ref, int)
 
     # -- watches -------------------------------------------------------------------------
+
+    def watch_ref(self, text: str) -> int | RaQuery:
+        """One ticket, by its id: a list ("recent", "g:1", "top", "u:Name") is no ticket a
+        card can show (a game's new tickets are `/ticketwatch retroachievements-game`)."""
+        digits = text.strip()
+        # 0 is never an id: check_id refuses it with the words it uses for any bad ticket id.
+        return check_id(int(digits) if _TICKET_ID.fullmatch(digits) else 0)
 
     def feed_ref(self, text: str) -> int | RaQuery | None:
         """A game's tickets ("g:123") are a feed: `/ticketwatch retroachievements-game`."""

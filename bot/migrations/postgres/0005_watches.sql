@@ -1,4 +1,4 @@
--- PostgreSQL counterpart of ../0006_watches.sql. Only a new table: no existing row is touched.
+-- PostgreSQL counterpart of ../0005_watches.sql. Only a new table: no existing row is touched.
 
 -- Watches (/ticketwatch): a ticket kept current in a card, or a feed posting a list's new
 -- tickets. `ref` is the provider's ref text (never a secret); `state` the last state seen, as
