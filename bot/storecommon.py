@@ -15,11 +15,12 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from bot.crypto import Sealer, SealError
 from bot.providers.base import Credential
@@ -351,20 +352,74 @@ LookupKey = tuple[int, int, str, str]
 HistoryWriter = Callable[[dict[LookupKey, datetime]], Awaitable[None]]
 
 
-class HistoryBuffer:
+#: What a batch buffer keeps its waiting rows in.
+P = TypeVar("P", bound=Sized)
+
+
+class _Batches(Generic[P]):
     """
-    Recorded lookups waiting in memory, written in batches by the store's `write`: after
-    HISTORY_FLUSH_S, as soon as HISTORY_BATCH wait, before a read or deletion that needs them,
-    and on close. A failed write is logged (never its refs) and the batch dropped: history is
-    a convenience, and retrying could hold the bot up.
+    What both batch buffers share: waiting rows written by the store after HISTORY_FLUSH_S,
+    as soon as HISTORY_BATCH wait, when a read or deletion needs them (`flush`), and on
+    `close`. A failed write is logged (never the rows: they name what members looked up) and
+    the batch dropped: retrying could hold the bot up.
     """
 
-    def __init__(self, write: HistoryWriter) -> None:
-        self._write = write
-        self._pending: dict[LookupKey, datetime] = {}
+    #: What the rows are, for the log line of a failed write.
+    rows_are: str = "row(s)"
+
+    def __init__(self, empty: Callable[[], P]) -> None:
+        self._empty = empty
+        self._pending: P = empty()
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
         self.closed = False
+
+    async def _added(self) -> None:
+        """After a row was added: write at once if a batch is full, else within the delay."""
+        if len(self._pending) >= HISTORY_BATCH:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(HISTORY_FLUSH_S, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _write_batch(self, pending: P) -> None:
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        """Write everything waiting now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, self._empty()
+        if not pending:
+            return
+        try:
+            await self._write_batch(pending)
+        except Exception:
+            log.warning("could not write %d %s", len(pending), self.rows_are, exc_info=True)
+
+    async def close(self) -> None:
+        """Refuse new rows, then write what waits (after any write already under way)."""
+        self.closed = True
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+        await self.flush()
+
+
+class HistoryBuffer(_Batches[dict[LookupKey, datetime]]):
+    """Recorded lookups (`record_lookup`) waiting in memory, written in batches by the store's
+    `write` (see `_Batches`). History is a convenience: a crash loses at most one delay of it."""
+
+    rows_are = "recorded lookup(s)"
+
+    def __init__(self, write: HistoryWriter) -> None:
+        super().__init__(dict)
+        self._write = write
 
     async def add(self, key: LookupKey, at: datetime) -> None:
         """Remember one lookup (validated by the caller); the newest time of a key wins."""
@@ -374,10 +429,7 @@ class HistoryBuffer:
         current = self._pending.get(key)
         if current is None or current < at:
             self._pending[key] = at
-        if len(self._pending) >= HISTORY_BATCH:
-            await self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(HISTORY_FLUSH_S, self._flush_later)
+        await self._added()
 
     def waiting(self, guild_id: int, user_id: int, provider: str | None = None) -> bool:
         """Whether lookups of this member (for this provider, or any) wait to be written."""
@@ -390,32 +442,8 @@ class HistoryBuffer:
         for key in [k for k in self._pending if k[0] == guild_id and user_id in (None, k[1])]:
             del self._pending[key]
 
-    def _flush_later(self) -> None:
-        self._timer = None
-        task = asyncio.ensure_future(self.flush())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def flush(self) -> None:
-        """Write everything waiting now."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            await self._write(pending)
-        except Exception:
-            # Never the refs themselves in the log: they are what members looked up.
-            log.warning("could not write %d recorded lookup(s)", len(pending), exc_info=True)
-
-    async def close(self) -> None:
-        """Refuse new lookups, then write what waits (after any write already under way)."""
-        self.closed = True
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
-        await self.flush()
+    async def _write_batch(self, pending: dict[LookupKey, datetime]) -> None:
+        await self._write(pending)
 
 
 # -- a member's own credential for the user-installed app --------------------------------------
@@ -487,23 +515,20 @@ AuditRow = tuple[int, LookupRecord]
 AuditWriter = Callable[[list[AuditRow], datetime], Awaitable[None]]
 
 
-class AuditBuffer:
+class AuditBuffer(_Batches[list[AuditRow]]):
     """
-    Audit rows waiting in memory, written in batches by the store's `write` exactly as
-    `HistoryBuffer` writes the history (after HISTORY_FLUSH_S, as soon as HISTORY_BATCH wait,
-    before a read or deletion that needs them, on close), so recording costs a lookup no
-    database round trip. Unlike the history, every lookup is a row of its own (nothing is
-    merged). Each batch also prunes what is older than `keep_days` before its newest row.
-    A failed write is logged (never its refs) and the batch dropped.
+    Audit rows waiting in memory, written in batches by the store's `write` exactly as the
+    history is (`_Batches`), so recording costs a lookup no database round trip. Unlike the
+    history, every lookup is a row of its own (nothing is merged). Each batch also prunes what
+    is older than `keep_days` before its newest row.
     """
 
+    rows_are = "audited lookup(s)"
+
     def __init__(self, write: AuditWriter) -> None:
+        super().__init__(list)
         self._write = write
-        self._pending: list[AuditRow] = []
         self._keep_days = LOOKUP_AUDIT_DAYS
-        self._timer: asyncio.TimerHandle | None = None
-        self._flushing: set[asyncio.Task[None]] = set()
-        self.closed = False
 
     async def add(self, guild_id: int, record: LookupRecord, keep_days: int) -> None:
         """Remember one lookup (validated by the caller), kept `keep_days` days."""
@@ -511,10 +536,7 @@ class AuditBuffer:
             return  # a lookup that finished while the bot was shutting down
         self._keep_days = keep_days
         self._pending.append((guild_id, record))
-        if len(self._pending) >= HISTORY_BATCH:
-            await self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(HISTORY_FLUSH_S, self._flush_later)
+        await self._added()
 
     def waiting(self, guild_id: int) -> bool:
         """Whether lookups of this guild wait to be written."""
@@ -524,33 +546,9 @@ class AuditBuffer:
         """Forget what waits for a guild without writing it."""
         self._pending = [row for row in self._pending if row[0] != guild_id]
 
-    def _flush_later(self) -> None:
-        self._timer = None
-        task = asyncio.ensure_future(self.flush())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def flush(self) -> None:
-        """Write everything waiting now, and prune the rows past the retention."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
+    async def _write_batch(self, pending: list[AuditRow]) -> None:
         cutoff = max(record.at for _, record in pending) - timedelta(days=self._keep_days)
-        try:
-            await self._write(pending, cutoff)
-        except Exception:
-            # Never the refs themselves in the log: they are what members looked up.
-            log.warning("could not write %d audited lookup(s)", len(pending), exc_info=True)
-
-    async def close(self) -> None:
-        """Refuse new lookups, then write what waits (after any write already under way)."""
-        self.closed = True
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
-        await self.flush()
+        await self._write(pending, cutoff)
 
 
 # -- watches (/ticketwatch) -------------------------------------------------------------------
