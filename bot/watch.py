@@ -290,6 +290,13 @@ class Watcher:
         self, provider: Provider[Any], credential: Credential, ref: Hashable
     ) -> TicketView:
         """The ticket as a card would show it now (fresh from the provider)."""
+        return await self._fetch_public(provider, credential, ref)
+
+    async def _fetch_public(
+        self, provider: Provider[Any], credential: Credential, ref: Hashable
+    ) -> TicketView:
+        """`ref` fetched anew (not from the cache; a lookup of it in flight is shared), as a
+        card shows it."""
         view = await self._tickets.get(
             (provider.key, credential.fingerprint, ref),
             lambda: provider.fetch(credential, ref),
@@ -381,13 +388,7 @@ class Watcher:
     async def _poll_ticket(
         self, provider: Provider[Any], credential: Credential, watch: Watch
     ) -> None:
-        ref = provider.parse_ref(watch.ref)
-        view = await self._tickets.get(
-            (provider.key, credential.fingerprint, ref),
-            lambda: provider.fetch(credential, ref),
-            fresh=True,
-        )
-        public = public_view(provider, view)
+        public = await self._fetch_public(provider, credential, provider.parse_ref(watch.ref))
         state = ticket_state(provider, public)
         stale = watch.failing_since is not None
         watch.last_ok_at = utc_now(self.clock)

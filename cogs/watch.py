@@ -504,8 +504,30 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         cog.watcher.track(watch, credential.fingerprint)
         return watch
 
-    def now() -> datetime:
-        return utc_now(cog.watcher.clock)
+    def new_watch(
+        interaction: discord.Interaction,
+        channel_id: int,
+        message_id: int,
+        provider: Provider[Any],
+        kind: str,
+        ref: str,
+        state: str,
+    ) -> Watch:
+        """A watch about to be stored: added by this member, now, last seen working now."""
+        assert interaction.guild_id is not None  # guild_only
+        moment = utc_now(cog.watcher.clock)
+        return Watch(
+            guild_id=interaction.guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            provider=provider.key,
+            kind=kind,
+            ref=ref,
+            state=state,
+            added_by=interaction.user.id,
+            added_at=moment,
+            last_ok_at=moment,
+        )
 
     @group.command(name="add", description="Post a ticket's card here and keep it up to date.")
     @app_commands.describe(
@@ -559,18 +581,14 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         message = await post(interaction, channel_id, embeds, tr)
         if message is None:
             return
-        moment = now()
-        watch = Watch(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            message_id=message.id,
-            provider=chosen.key,
-            kind="ticket",
-            ref=ref_text,
-            state=engine.ticket_state(chosen, view),
-            added_by=interaction.user.id,
-            added_at=moment,
-            last_ok_at=moment,
+        watch = new_watch(
+            interaction,
+            channel_id,
+            message.id,
+            chosen,
+            "ticket",
+            ref_text,
+            engine.ticket_state(chosen, view),
         )
         stored = await store_new(interaction, watch, found, tr, chosen.label)
         if stored is None:
@@ -636,19 +654,7 @@ def build_group(bot: TicketLensBot, cog: WatchCog) -> WatchGroup:
         posted = await post(interaction, channel_id, [notice], tr)
         if posted is None:
             return
-        moment = now()
-        watch = Watch(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            message_id=0,
-            provider=chosen.key,
-            kind="feed",
-            ref=ref_text,
-            state=state,
-            added_by=interaction.user.id,
-            added_at=moment,
-            last_ok_at=moment,
-        )
+        watch = new_watch(interaction, channel_id, 0, chosen, "feed", ref_text, state)
         if await store_new(interaction, watch, found, tr, chosen.label) is None:
             with contextlib.suppress(discord.HTTPException):
                 await posted.delete()  # someone else's feed of it is there already
